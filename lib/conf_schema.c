@@ -1,0 +1,126 @@
+/*
+ * conf_schema.c — the key table (see conf_schema.h).  Keep docs in step:
+ * tests/check_conf.c fails when docs/config-reference.md or
+ * docs/certd.conf.5 misses a key of this table or lists one it lacks.
+ */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "conf_schema.h"
+
+#define G(field) offsetof(struct conf, field)
+#define CA(field) offsetof(struct conf_local_ca, field)
+#define C(field) offsetof(struct conf_cert, field)
+#define O(field) offsetof(struct conf_output, field)
+
+const struct conf_key conf_keys[] = {
+	/* [certd] */
+	{CONF_SEC_CERTD, "state_dir", CONF_T_PATH, G(state_dir), 0, LOCALSTATEDIR "/lib/certd", NULL, 0,
+	 "Directory for certd's own state: the local CA, issued serials, per-certificate records."},
+	{CONF_SEC_CERTD, "log_level", CONF_T_ENUM, G(log_level_name), G(log_level), "info",
+	 "error|warning|info|debug", 0, "Least severe message that is logged."},
+
+	/* [local_ca] */
+	{CONF_SEC_LOCAL_CA, "common_name", CONF_T_STRING, CA(common_name), 0, "certd local CA", NULL, 0,
+	 "Subject CN of the local CA certificate, used when the CA is first created."},
+	{CONF_SEC_LOCAL_CA, "max_ttl", CONF_T_DURATION, CA(max_ttl), 0, "90d", NULL, 0,
+	 "Longest lifetime the local CA signs; longer requests are shortened to it (with a warning)."},
+	{CONF_SEC_LOCAL_CA, "ca_ttl", CONF_T_DURATION, CA(ca_ttl), 0, "3650d", NULL, 0,
+	 "Lifetime of the local CA certificate when it is first created."},
+
+	/* [cert.NAME] */
+	{CONF_SEC_CERT, "issuer", CONF_T_ENUM, C(issuer), 0, "local", "local", CONF_F_DEFAULTABLE,
+	 "Who signs the certificate: the embedded local CA."},
+	{CONF_SEC_CERT, "common_name", CONF_T_STRING, C(common_name), 0, NULL, NULL, 0,
+	 "Subject CN; also added as a DNS SAN unless exclude_cn_from_sans."},
+	{CONF_SEC_CERT, "alt_names", CONF_T_LIST, C(alt_names), 0, NULL, NULL, 0,
+	 "DNS subject alternative names, comma-separated."},
+	{CONF_SEC_CERT, "ip_sans", CONF_T_LIST, C(ip_sans), 0, NULL, NULL, 0,
+	 "IP subject alternative names (IPv4 or IPv6), comma-separated."},
+	{CONF_SEC_CERT, "uri_sans", CONF_T_LIST, C(uri_sans), 0, NULL, NULL, 0,
+	 "URI subject alternative names, comma-separated."},
+	{CONF_SEC_CERT, "exclude_cn_from_sans", CONF_T_BOOL, C(exclude_cn_from_sans), 0, "false", NULL,
+	 CONF_F_DEFAULTABLE, "Do not add the CN to the DNS SANs."},
+	{CONF_SEC_CERT, "ttl", CONF_T_DURATION, C(ttl), 0, "30d", NULL, CONF_F_DEFAULTABLE,
+	 "Requested lifetime of the certificate."},
+	{CONF_SEC_CERT, "key_type", CONF_T_ENUM, C(key_type_name), 0, "ec", "ec|rsa|ed25519",
+	 CONF_F_DEFAULTABLE, "Type of the private key generated on this host."},
+	{CONF_SEC_CERT, "key_bits", CONF_T_UINT, C(key_bits), 0, "0", NULL, CONF_F_DEFAULTABLE,
+	 "Key size: ec 256 or 384, rsa 2048, 3072 or 4096; 0 picks the type's default (ec 256, rsa 2048)."},
+	{CONF_SEC_CERT, "cert", CONF_T_PATH, C(cert_path), 0, NULL, NULL, CONF_F_REQUIRED,
+	 "Where the leaf certificate (PEM) is written."},
+	{CONF_SEC_CERT, "key", CONF_T_PATH, C(key_path), 0, NULL, NULL, CONF_F_REQUIRED,
+	 "Where the private key (PKCS#8 PEM) is written."},
+	{CONF_SEC_CERT, "chain", CONF_T_PATH, C(chain_path), 0, NULL, NULL, 0,
+	 "Where the issuing CA chain (PEM, leaf excluded) is written."},
+	{CONF_SEC_CERT, "fullchain", CONF_T_PATH, C(fullchain_path), 0, NULL, NULL, 0,
+	 "Where the leaf followed by the chain (PEM) is written."},
+	{CONF_SEC_CERT, "owner", CONF_T_USER, C(owner_name), C(owner.uid), NULL, NULL, CONF_F_DEFAULTABLE,
+	 "Owner of the written files (name or uid); default: certd's own user."},
+	{CONF_SEC_CERT, "group", CONF_T_GROUP, C(group_name), C(owner.gid), NULL, NULL,
+	 CONF_F_DEFAULTABLE, "Group of the written files (name or gid); default: certd's own group."},
+	{CONF_SEC_CERT, "mode", CONF_T_MODE, C(mode), 0, "0644", NULL, CONF_F_DEFAULTABLE,
+	 "Permission bits of the certificate, chain and fullchain files."},
+	{CONF_SEC_CERT, "key_mode", CONF_T_MODE, C(key_mode), 0, "0600", NULL, CONF_F_DEFAULTABLE,
+	 "Permission bits of the key file."},
+	{CONF_SEC_CERT, "renew_before", CONF_T_DURATION, C(renew_before), 0, "0s", NULL,
+	 CONF_F_DEFAULTABLE,
+	 "Renew at the latest this long before expiry (0s: only renew_at_percent applies)."},
+	{CONF_SEC_CERT, "renew_at_percent", CONF_T_PERCENT, C(renew_at_percent), 0, "67", NULL,
+	 CONF_F_DEFAULTABLE, "Renew once this share of the lifetime has passed (or renew_before, whichever is earlier)."},
+	{CONF_SEC_CERT, "jitter_percent", CONF_T_PERCENT, C(jitter_percent), 0, "5", NULL,
+	 CONF_F_DEFAULTABLE, "Renew up to this share of the lifetime earlier, at random, to spread fleets."},
+
+	/* [cert.NAME.output.OUT] */
+	{CONF_SEC_OUTPUT, "path", CONF_T_PATH, O(path), 0, NULL, NULL, CONF_F_REQUIRED,
+	 "Where the rendered file is written."},
+	{CONF_SEC_OUTPUT, "template", CONF_T_TEMPLATE, O(template.text), O(template.tmpl), NULL, NULL, 0,
+	 "Mustache template text (use a <<END here-document for several lines)."},
+	{CONF_SEC_OUTPUT, "template_file", CONF_T_TEMPLATE_FILE, O(template_file), O(template.tmpl), NULL,
+	 NULL, 0, "Absolute path of a Mustache template file, read when the config is loaded."},
+	{CONF_SEC_OUTPUT, "escape", CONF_T_ENUM, O(escape_name), O(escape), "none", "none|json|html", 0,
+	 "Escaping of {{name}} values: none (PEM files), json (inside a JSON string), html."},
+	{CONF_SEC_OUTPUT, "owner", CONF_T_USER, O(owner_name), O(owner.uid), NULL, NULL, 0,
+	 "Owner of the file; default: the certificate's owner."},
+	{CONF_SEC_OUTPUT, "group", CONF_T_GROUP, O(group_name), O(owner.gid), NULL, NULL, 0,
+	 "Group of the file; default: the certificate's group."},
+	{CONF_SEC_OUTPUT, "mode", CONF_T_MODE, O(mode), 0, "0600", NULL, 0,
+	 "Permission bits of the file (0600 by default: a template may hold the key)."},
+};
+
+const size_t conf_n_keys = sizeof(conf_keys) / sizeof(conf_keys[0]);
+
+const char *
+conf_section_kind_name(enum conf_section_kind k)
+{
+	switch (k) {
+	case CONF_SEC_CERTD: return "[certd]";
+	case CONF_SEC_LOCAL_CA: return "[local_ca]";
+	case CONF_SEC_CERT: return "[cert.NAME]";
+	case CONF_SEC_OUTPUT: return "[cert.NAME.output.OUT]";
+	default: return "?";
+	}
+}
+
+const char *
+conf_type_name(enum conf_type t)
+{
+	switch (t) {
+	case CONF_T_STRING: return "string";
+	case CONF_T_PATH: return "path";
+	case CONF_T_BOOL: return "boolean";
+	case CONF_T_DURATION: return "duration";
+	case CONF_T_UINT: return "integer";
+	case CONF_T_PERCENT: return "percent";
+	case CONF_T_MODE: return "mode";
+	case CONF_T_LIST: return "list";
+	case CONF_T_ENUM: return "enum";
+	case CONF_T_USER: return "user";
+	case CONF_T_GROUP: return "group";
+	case CONF_T_TEMPLATE: return "template";
+	case CONF_T_TEMPLATE_FILE: return "path";
+	default: return "?";
+	}
+}

@@ -1,0 +1,182 @@
+/*
+ * issuer.c — the generic half of the issuer interface: op handles, the
+ * exactly-once, never-synchronous delivery of results, result lifetime.
+ *
+ * Invariant: every op is either cancelled by its owner or completed by its
+ * back-end, exactly once; both paths free it.  A synchronous refusal from a
+ * back-end's start() becomes a REJECTED result delivered by a zero-timeout
+ * event so that the caller's callback never runs inside issuer_start().
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "issuer.h"
+#include "xalloc.h"
+
+struct issuer {
+	const struct issuer_backend *backend;
+	void *impl;
+	struct event_base *base;
+};
+
+struct issuer_op {
+	struct issuer *iss;
+	issuer_done_cb cb;
+	void *arg;
+	void *data;                 /* back-end's */
+	struct event *deferred;     /* pending synchronous-refusal delivery */
+	struct issuer_result *deferred_res;
+};
+
+struct issuer *
+issuer_new(const struct issuer_backend *backend, void *impl, struct event_base *base)
+{
+	struct issuer *iss = xcalloc(1, sizeof(*iss));
+
+	iss->backend = backend;
+	iss->impl = impl;
+	iss->base = base;
+	return iss;
+}
+
+void
+issuer_free(struct issuer *iss)
+{
+	if (iss == NULL)
+		return;
+	if (iss->backend->free != NULL)
+		iss->backend->free(iss->impl);
+	free(iss);
+}
+
+const char *
+issuer_name(const struct issuer *iss)
+{
+	return iss->backend->name;
+}
+
+struct event_base *
+issuer_base(const struct issuer *iss)
+{
+	return iss->base;
+}
+
+static void
+op_free(struct issuer_op *op)
+{
+	if (op->deferred != NULL)
+		event_free(op->deferred);
+	issuer_result_free(op->deferred_res);
+	free(op);
+}
+
+static void
+deliver_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	struct issuer_op *op = arg;
+	struct issuer_result *res = op->deferred_res;
+
+	(void)fd;
+	(void)what;
+	op->deferred_res = NULL;
+	issuer_complete(op, res);
+}
+
+struct issuer_op *
+issuer_start(struct issuer *iss, const struct issuer_request *req, issuer_done_cb cb, void *arg)
+{
+	struct issuer_op *op = xcalloc(1, sizeof(*op));
+	struct err e = {{0}};
+	struct timeval now = {0, 0};
+
+	op->iss = iss;
+	op->cb = cb;
+	op->arg = arg;
+	if (iss->backend->start(iss->impl, op, req, &e) < 0) {
+		op->deferred_res = issuer_result_new(ISSUER_REJECTED);
+		snprintf(op->deferred_res->reason, sizeof(op->deferred_res->reason), "%s", e.msg);
+		op->deferred = evtimer_new(iss->base, deliver_deferred, op);
+		if (op->deferred == NULL)
+			abort();
+		evtimer_add(op->deferred, &now);
+	}
+	return op;
+}
+
+void
+issuer_cancel(struct issuer_op *op)
+{
+	if (op == NULL)
+		return;
+	if (op->deferred == NULL && op->iss->backend->cancel != NULL)
+		op->iss->backend->cancel(op->iss->impl, op);
+	op_free(op);
+}
+
+STACK_OF(X509) *
+issuer_anchors(struct issuer *iss)
+{
+	if (iss->backend->anchors == NULL)
+		return NULL;
+	return iss->backend->anchors(iss->impl);
+}
+
+void
+issuer_op_set_data(struct issuer_op *op, void *data)
+{
+	op->data = data;
+}
+
+void *
+issuer_op_data(const struct issuer_op *op)
+{
+	return op->data;
+}
+
+void
+issuer_complete(struct issuer_op *op, struct issuer_result *res)
+{
+	issuer_done_cb cb = op->cb;
+	void *arg = op->arg;
+
+	op_free(op);
+	cb(res, arg);
+}
+
+struct issuer_result *
+issuer_result_new(enum issuer_outcome outcome)
+{
+	struct issuer_result *res = xcalloc(1, sizeof(*res));
+
+	res->outcome = outcome;
+	res->retry_after = -1;
+	return res;
+}
+
+void
+issuer_result_free(struct issuer_result *res)
+{
+	if (res == NULL)
+		return;
+	X509_free(res->cert);
+	x509_chain_free(res->chain);
+	x509_chain_free(res->anchors);
+	EVP_PKEY_free(res->key);
+	json_decref(res->resume);
+	free(res);
+}
+
+const char *
+issuer_outcome_name(enum issuer_outcome o)
+{
+	switch (o) {
+	case ISSUER_ISSUED: return "issued";
+	case ISSUER_PENDING: return "pending";
+	case ISSUER_REJECTED: return "rejected";
+	case ISSUER_UNAVAILABLE: return "unavailable";
+	default: return "?";
+	}
+}

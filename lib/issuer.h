@@ -1,0 +1,113 @@
+/*
+ * issuer.h — the one interface every certificate authority sits behind.
+ *
+ * Back-ends: issuer_local.c (the embedded CA), later issuer_vault.c (Vault
+ * PKI) and issuer_sectigo.c (the Sectigo plugin).  The shape is the house
+ * asynchronous shape: issuer_start() returns a cancellable handle, and the
+ * callback fires exactly once, from the event loop, never from inside
+ * issuer_start() — even when the request is refused at once.  After
+ * issuer_cancel() the callback never fires.
+ *
+ * The outcome is a value, not a return code: ISSUED (cert and chain, and
+ * the key when the CA generated it), PENDING (come back later with the
+ * `resume` object — Sectigo's enroll-then-collect), REJECTED (permanent:
+ * role refusal, name not allowed; reason is the CA's text) or UNAVAILABLE
+ * (transient: connection, timeout, sealed; retry with backoff).
+ */
+#ifndef CERTD_ISSUER_H
+#define CERTD_ISSUER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "err.h"
+#include "x509.h"
+
+enum issuer_outcome {
+	ISSUER_ISSUED = 0,
+	ISSUER_PENDING,
+	ISSUER_REJECTED,
+	ISSUER_UNAVAILABLE,
+};
+
+struct issuer_request {
+	const char *cert_name;          /* for the CA's records and messages */
+	struct x509_names names;
+	bool exclude_cn_from_sans;
+	int64_t ttl;                    /* seconds */
+	X509_REQ *csr;                  /* NULL: the CA generates the key */
+	json_t *resume;                 /* from an earlier PENDING result, or NULL */
+};
+
+struct issuer_result {
+	enum issuer_outcome outcome;
+	X509 *cert;                     /* ISSUED */
+	STACK_OF(X509) *chain;          /* ISSUED: CA certificates, leaf excluded, nearest first */
+	STACK_OF(X509) *anchors;        /* ISSUED: what to verify the chain against */
+	EVP_PKEY *key;                  /* ISSUED, only when the CA generated the key */
+	int64_t retry_after;            /* PENDING/UNAVAILABLE: seconds, -1 when unknown */
+	json_t *resume;                 /* PENDING: pass back in the next request */
+	char reason[512];               /* REJECTED/UNAVAILABLE; untrusted: escape before logging */
+	char warning[512];              /* ISSUED: e.g. lifetime shortened by the CA */
+};
+
+/* The callback owns res and releases it with issuer_result_free(). */
+typedef void (*issuer_done_cb)(struct issuer_result *res, void *arg);
+
+struct issuer;
+struct issuer_op;
+
+/* What a back-end provides.  start() must not complete synchronously: it
+ * arranges for issuer_complete(op, ...) to be called later from the loop.
+ * On a synchronous refusal it returns a negative errno with e set, and the
+ * generic layer turns that into a deferred REJECTED result.  cancel()
+ * guarantees issuer_complete() will not be called for op.  anchors()
+ * (optional) returns the CA certificates that certificates of this issuer
+ * verify against right now, or NULL when unknown (caller frees). */
+struct issuer_backend {
+	const char *name;
+	int (*start)(void *impl, struct issuer_op *op, const struct issuer_request *req,
+		     struct err *e);
+	void (*cancel)(void *impl, struct issuer_op *op);
+	STACK_OF(X509) *(*anchors)(void *impl);
+	void (*free)(void *impl);
+};
+
+/* Wrap a back-end.  impl is owned by the issuer and freed by backend->free. */
+struct issuer *issuer_new(const struct issuer_backend *backend, void *impl,
+			  struct event_base *base);
+void issuer_free(struct issuer *iss);
+const char *issuer_name(const struct issuer *iss);
+struct event_base *issuer_base(const struct issuer *iss);
+
+/* Start a request.  Never fails: problems arrive as a result. */
+struct issuer_op *issuer_start(struct issuer *iss, const struct issuer_request *req,
+			       issuer_done_cb cb, void *arg);
+/* The callback of op will not fire; op is freed. */
+void issuer_cancel(struct issuer_op *op);
+/* See struct issuer_backend.  Caller frees with x509_chain_free. */
+STACK_OF(X509) *issuer_anchors(struct issuer *iss);
+
+/* Back-end side: per-op storage, and delivery of the one result.
+ * issuer_complete must be called from a loop callback; it frees op. */
+void issuer_op_set_data(struct issuer_op *op, void *data);
+void *issuer_op_data(const struct issuer_op *op);
+void issuer_complete(struct issuer_op *op, struct issuer_result *res);
+
+struct issuer_result *issuer_result_new(enum issuer_outcome outcome);
+void issuer_result_free(struct issuer_result *res);
+const char *issuer_outcome_name(enum issuer_outcome o);
+
+/* The embedded local CA (issuer_local.c).  Nothing is touched until the
+ * first request: the CA key and certificate are then loaded from, or on
+ * first use created in, <state_dir>/local-ca/ (key 0600).  Every issued
+ * serial is appended to <state_dir>/local-ca/issued.log. */
+struct conf_local_ca;
+int issuer_local_new(struct event_base *base, const char *state_dir,
+		     const struct conf_local_ca *cfg, struct issuer **out, struct err *e);
+
+#endif

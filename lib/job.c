@@ -1,0 +1,474 @@
+/*
+ * job.c — one certificate's pass: assess, keygen, submit, verify, publish.
+ *
+ * States of a pass (docs/design.md has the table):
+ *
+ *   IDLE ─run─► ASSESS ─valid─────────────────────────────► report UNCHANGED
+ *                  │ missing/invalid/changed/due/forced
+ *                  ▼
+ *               KEYGEN (worker thread) ─► SUBMIT (issuer) ─┬─ issued ─► VERIFY ─► PUBLISH ─► report ISSUED
+ *                                                          ├─ pending ─────────────────────► report PENDING
+ *                                                          ├─ rejected ────────────────────► report REJECTED
+ *                                                          └─ unavailable ─────────────────► report FAILED
+ *
+ * Every exit goes through report(), which fires the callback once from a
+ * loop callback (a zero-timeout event when the pass had nothing
+ * asynchronous to wait for).  Nothing is written unless every check of
+ * VERIFY passed; publish_set then writes the set or nothing.
+ *
+ * Assessment and publication do blocking file I/O on the loop thread; the
+ * files are a few kilobytes and local.  Key generation never runs here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "buf.h"
+#include "duration.h"
+#include "fsutil.h"
+#include "job.h"
+#include "log.h"
+#include "publish.h"
+#include "render.h"
+#include "sched.h"
+#include "xalloc.h"
+
+#define PEM_FILE_MAX (256 * 1024)
+
+enum job_state {
+	JS_IDLE = 0,
+	JS_KEYGEN,
+	JS_SUBMIT,
+	JS_REPORT,
+};
+
+struct job {
+	const struct conf_cert *cc;
+	struct issuer *iss;
+	struct worker *worker;
+	struct event_base *base;
+	job_done_cb cb;
+	void *arg;
+
+	enum job_state state;
+	enum job_mode mode;
+	struct job_report report;
+	struct event *report_ev;
+	struct worker_task *task;
+	struct issuer_op *op;
+
+	/* Keygen input and product.  The worker thread touches only these
+	 * (never cc, which a config reload may free while it runs). */
+	enum x509_key_type key_type;
+	EVP_PKEY *key;
+	X509_REQ *csr;
+	int keygen_rc;
+	struct err keygen_err;
+};
+
+static struct x509_names
+requested_names(const struct conf_cert *cc)
+{
+	return (struct x509_names){
+		.common_name = cc->common_name,
+		.dns = (const char *const *)cc->alt_names.v,
+		.n_dns = cc->alt_names.n,
+		.ips = (const char *const *)cc->ip_sans.v,
+		.n_ips = cc->ip_sans.n,
+		.uris = (const char *const *)cc->uri_sans.v,
+		.n_uris = cc->uri_sans.n,
+	};
+}
+
+static struct sched_policy
+policy(const struct conf_cert *cc)
+{
+	return (struct sched_policy){cc->renew_before, cc->renew_at_percent, cc->jitter_percent};
+}
+
+/* The jitter of a certificate comes from its fingerprint: stable across
+ * restarts, different between certificates and hosts. */
+static time_t
+renew_time(const struct conf_cert *cc, X509 *cert, time_t nb, time_t na)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned int len = 0;
+	struct sched_policy p = policy(cc);
+
+	if (!X509_digest(cert, EVP_sha256(), md, &len))
+		len = 0;
+	return sched_renew_time(&p, nb, na, sched_stable_rnd(md, len));
+}
+
+static void
+fill_current(struct job_report *r, const struct conf_cert *cc, X509 *cert)
+{
+	if (x509_lifetime(cert, &r->not_before, &r->not_after, NULL) < 0)
+		return;
+	r->renew_at = renew_time(cc, cert, r->not_before, r->not_after);
+	x509_serial_string(cert, r->serial, sizeof(r->serial));
+}
+
+/* ------------------------------------------------------------ report */
+
+static void
+fire_report(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct job_report r = j->report;
+
+	(void)fd;
+	(void)what;
+	j->state = JS_IDLE;
+	j->cb(j, &r, j->arg);
+}
+
+/* End the pass: the callback fires from the loop, never from here. */
+static void
+report(struct job *j, enum job_result result)
+{
+	struct timeval now = {0, 0};
+
+	j->report.result = result;
+	j->state = JS_REPORT;
+	evtimer_add(j->report_ev, &now);
+}
+
+static void
+fail(struct job *j, enum job_result result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fail(struct job *j, enum job_result result, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->report.reason, sizeof(j->report.reason), fmt, ap);
+	va_end(ap);
+	report(j, result);
+}
+
+/* ------------------------------------------------------------ assess */
+
+enum verdict {
+	V_VALID = 0,
+	V_DUE,
+	V_MISSING,
+	V_INVALID,
+	V_CHANGED,
+};
+
+static int
+load_pem_file(const char *path, struct buf *b, struct err *e)
+{
+	return fsutil_read_file(path, PEM_FILE_MAX, b, e);
+}
+
+/* Decide from the files in place.  why explains any verdict but VALID. */
+static enum verdict
+assess(struct job *j, char *why, size_t whylen)
+{
+	const struct conf_cert *cc = j->cc;
+	struct x509_names want = requested_names(cc);
+	struct buf cb = BUF_INIT, kb = BUF_INIT, chb = BUF_INIT;
+	STACK_OF(X509) *chain = NULL, *anchors = NULL;
+	enum x509_key_type kt;
+	enum verdict v = V_INVALID;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	struct err e = {{0}};
+	struct stat st;
+	time_t now = time(NULL);
+
+	if (load_pem_file(cc->cert_path, &cb, &e) < 0) {
+		v = access(cc->cert_path, F_OK) < 0 && errno == ENOENT ? V_MISSING : V_INVALID;
+		snprintf(why, whylen, "%s", v == V_MISSING ? "no certificate yet" : e.msg);
+		goto out;
+	}
+	if (x509_cert_from_pem(cb.data, cb.len, &cert, &e) < 0) {
+		snprintf(why, whylen, "%s: %s", cc->cert_path, e.msg);
+		goto out;
+	}
+	fill_current(&j->report, cc, cert);
+	if (lstat(cc->key_path, &st) < 0 || load_pem_file(cc->key_path, &kb, &e) < 0) {
+		snprintf(why, whylen, "%s: cannot read the key: %s", cc->key_path, strerror(errno));
+		goto out;
+	}
+	if ((st.st_mode & 07777 & ~cc->key_mode) != 0) {
+		/* A key that was readable by more than intended is treated as
+		 * exposed: replace it, with a new key, rather than chmod it. */
+		snprintf(why, whylen, "%s has mode %04o, wider than key_mode %04o", cc->key_path,
+			 (unsigned)(st.st_mode & 07777), (unsigned)cc->key_mode);
+		goto out;
+	}
+	if (x509_key_from_pem(kb.data, kb.len, &key, &e) < 0) {
+		snprintf(why, whylen, "%s: %s", cc->key_path, e.msg);
+		goto out;
+	}
+	if (x509_key_matches_cert(key, cert, &e) < 0) {
+		snprintf(why, whylen, "%s does not match %s: %s", cc->key_path, cc->cert_path, e.msg);
+		goto out;
+	}
+	if (x509_check_valid_at(cert, now, &e) < 0) {
+		snprintf(why, whylen, "%s", e.msg);
+		goto out;
+	}
+	if (cc->chain_path != NULL && load_pem_file(cc->chain_path, &chb, &e) == 0)
+		x509_chain_from_pem(chb.data, chb.len, true, &chain, NULL);
+	anchors = issuer_anchors(j->iss);
+	if (anchors != NULL && x509_verify_chain(cert, chain, anchors, now, &e) < 0) {
+		snprintf(why, whylen, "does not verify against the %s issuer's CA: %s",
+			 issuer_name(j->iss), e.msg);
+		goto out;
+	}
+	v = V_CHANGED;
+	if (x509_key_type_of(key, &kt) < 0 || kt != cc->key_type) {
+		snprintf(why, whylen, "key type changed to %s", x509_key_type_name(cc->key_type));
+		goto out;
+	}
+	if (x509_check_names(cert, &want, cc->exclude_cn_from_sans, &e) < 0) {
+		snprintf(why, whylen, "names changed: %s", e.msg);
+		goto out;
+	}
+	if (now >= j->report.renew_at) {
+		char left[32];
+		duration_format((int64_t)(j->report.not_after - now), left, sizeof(left));
+		snprintf(why, whylen, "due for renewal (expires in %s)", left);
+		v = V_DUE;
+		goto out;
+	}
+	v = V_VALID;
+out:
+	buf_free(&cb);
+	buf_free_secret(&kb);
+	buf_free(&chb);
+	x509_chain_free(chain);
+	x509_chain_free(anchors);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return v;
+}
+
+/* ------------------------------------------------------------ publish */
+
+static void
+verify_and_publish(struct job *j, struct issuer_result *res)
+{
+	const struct conf_cert *cc = j->cc;
+	struct x509_names want = requested_names(cc);
+	EVP_PKEY *key = res->key != NULL ? res->key : j->key;
+	struct render_out out = {0};
+	struct publish_result pr = {0};
+	struct err e = {{0}};
+	char until[32], left[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (key == NULL) {
+		fail(j, JOB_FAILED, "the %s issuer returned no key", issuer_name(j->iss));
+		return;
+	}
+	if (x509_key_matches_cert(key, res->cert, &e) < 0 ||
+	    x509_verify_chain(res->cert, res->chain, res->anchors, now, &e) < 0 ||
+	    x509_check_names(res->cert, &want, cc->exclude_cn_from_sans, &e) < 0 ||
+	    x509_check_valid_at(res->cert, now, &e) < 0) {
+		fail(j, JOB_FAILED, "the %s issuer returned a certificate that fails verification: %s",
+		     issuer_name(j->iss), e.msg);
+		return;
+	}
+	if (render_outputs(cc, res->cert, res->chain, key, &out, &e) < 0) {
+		fail(j, JOB_FAILED, "render: %s", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < out.n; i++) {
+		if (fsutil_mkdir_parent(out.files[i].path, &e) < 0) {
+			render_out_free(&out);
+			fail(j, JOB_FAILED, "publish: %s; the previous files are unchanged", e.msg);
+			return;
+		}
+	}
+	if (publish_set(out.files, out.n, &pr, &e) < 0) {
+		render_out_free(&out);
+		fail(j, JOB_FAILED, "publish: %s; the previous files are unchanged", e.msg);
+		return;
+	}
+	render_out_free(&out);
+	fill_current(&j->report, cc, res->cert);
+	gmtime_r(&j->report.not_after, &tm);
+	strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%SZ", &tm);
+	duration_format((int64_t)(j->report.not_after - now), left, sizeof(left));
+	log_info(cc->name, "issued serial %s by the %s CA, valid until %s (%s); verified key, chain "
+			   "and names; wrote %u file(s), %u unchanged",
+		 j->report.serial, issuer_name(j->iss), until, left, pr.written, pr.unchanged);
+	report(j, JOB_ISSUED);
+}
+
+/* ------------------------------------------------------------ submit */
+
+static void
+on_issued(struct issuer_result *res, void *arg)
+{
+	struct job *j = arg;
+	struct buf why = BUF_INIT;
+
+	j->op = NULL;
+	if (res->outcome != ISSUER_ISSUED) {
+		log_escape(res->reason, 400, &why);
+		j->report.retry_after = res->retry_after;
+	}
+	switch (res->outcome) {
+	case ISSUER_ISSUED:
+		if (res->warning[0] != '\0') {
+			log_escape(res->warning, 400, &why);
+			log_warning(j->cc->name, "%s", buf_str(&why));
+		}
+		verify_and_publish(j, res);
+		break;
+	case ISSUER_PENDING:
+		fail(j, JOB_PENDING, "the %s CA has the request pending: %s", issuer_name(j->iss),
+		     buf_str(&why));
+		break;
+	case ISSUER_REJECTED:
+		fail(j, JOB_REJECTED, "the %s CA refused the request: %s", issuer_name(j->iss),
+		     buf_str(&why));
+		break;
+	case ISSUER_UNAVAILABLE:
+		fail(j, JOB_FAILED, "the %s CA is unavailable: %s", issuer_name(j->iss),
+		     buf_str(&why));
+		break;
+	}
+	buf_free(&why);
+	issuer_result_free(res);
+	EVP_PKEY_free(j->key);
+	X509_REQ_free(j->csr);
+	j->key = NULL;
+	j->csr = NULL;
+}
+
+static void
+keygen_work(void *arg)
+{
+	struct job *j = arg;
+
+	j->keygen_rc = x509_key_generate(j->key_type, &j->key, &j->keygen_err);
+}
+
+static void
+keygen_done(void *arg)
+{
+	struct job *j = arg;
+	struct issuer_request req = {
+		.cert_name = j->cc->name,
+		.names = requested_names(j->cc),
+		.exclude_cn_from_sans = j->cc->exclude_cn_from_sans,
+		.ttl = j->cc->ttl,
+	};
+
+	j->task = NULL;
+	if (j->keygen_rc == 0)
+		j->keygen_rc = x509_csr_create(j->key, &req.names, j->cc->exclude_cn_from_sans,
+					       &j->csr, &j->keygen_err);
+	if (j->keygen_rc < 0) {
+		fail(j, JOB_REJECTED, "key generation: %s", j->keygen_err.msg);
+		return;
+	}
+	req.csr = j->csr;
+	j->state = JS_SUBMIT;
+	j->op = issuer_start(j->iss, &req, on_issued, j);
+}
+
+static void
+keygen_discard(void *arg)
+{
+	/* The job is gone (job_free); only the products remain. */
+	struct job *j = arg;
+
+	EVP_PKEY_free(j->key);
+	X509_REQ_free(j->csr);
+	free(j);
+}
+
+/* ------------------------------------------------------------ public */
+
+struct job *
+job_new(const struct conf_cert *cc, struct issuer *iss, struct worker *w, struct event_base *base,
+	job_done_cb cb, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->cc = cc;
+	j->iss = iss;
+	j->worker = w;
+	j->base = base;
+	j->cb = cb;
+	j->arg = arg;
+	j->report_ev = evtimer_new(base, fire_report, j);
+	if (j->report_ev == NULL)
+		abort();
+	return j;
+}
+
+void
+job_run(struct job *j, enum job_mode mode)
+{
+	char why[768];
+	enum verdict v;
+
+	memset(&j->report, 0, sizeof(j->report));
+	j->report.retry_after = -1;
+	j->mode = mode;
+	why[0] = '\0';
+	v = assess(j, why, sizeof(why));
+	if (v == V_VALID && mode == JOB_IF_DUE) {
+		report(j, JOB_UNCHANGED);
+		return;
+	}
+	if (v == V_VALID)
+		log_info(j->cc->name, "re-issuing as forced (serial %s)", j->report.serial);
+	else if (v == V_MISSING)
+		log_info(j->cc->name, "issuing: %s", why);
+	else
+		log_info(j->cc->name, "re-issuing: %s", why);
+	j->state = JS_KEYGEN;
+	j->key_type = j->cc->key_type;
+	j->task = worker_submit(j->worker, keygen_work, keygen_done, keygen_discard, j);
+}
+
+bool
+job_busy(const struct job *j)
+{
+	return j->state != JS_IDLE;
+}
+
+const char *
+job_name(const struct job *j)
+{
+	return j->cc->name;
+}
+
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	event_free(j->report_ev);
+	issuer_cancel(j->op);
+	if (j->task != NULL) {
+		/* The worker may be running keygen_work on j right now: it
+		 * frees j through keygen_discard when it is done. */
+		worker_cancel(j->task);
+		return;
+	}
+	EVP_PKEY_free(j->key);
+	X509_REQ_free(j->csr);
+	free(j);
+}

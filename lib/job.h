@@ -1,0 +1,63 @@
+/*
+ * job.h — one managed certificate's renewal pipeline:
+ *
+ *   assess ─► keygen (worker thread) ─► submit (issuer) ─► verify ─► publish
+ *
+ * job_run() starts one pass; the job's callback fires exactly once per
+ * pass, from the event loop, with what happened.  What to do next (a timer
+ * for the renewal time, a backoff, exit) is the caller's policy.  The job
+ * logs at its boundary, once per event, with the certificate's name.
+ *
+ * Assessment reads the files in place: a certificate that is present,
+ * parses, matches its key, carries exactly the requested names and key
+ * type, chains to the issuer's CA and is not yet due is left alone.
+ */
+#ifndef CERTD_JOB_H
+#define CERTD_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "issuer.h"
+#include "worker.h"
+
+enum job_mode {
+	JOB_IF_DUE = 0,   /* issue when missing, invalid, not matching the request or due */
+	JOB_FORCE,        /* always */
+};
+
+enum job_result {
+	JOB_UNCHANGED = 0, /* valid and not due: nothing done */
+	JOB_ISSUED,        /* a new certificate was verified and published */
+	JOB_PENDING,       /* the CA accepted the request; collect later */
+	JOB_FAILED,        /* transient failure: retry with backoff */
+	JOB_REJECTED,      /* permanent refusal by the CA, or a local error */
+};
+
+struct job_report {
+	enum job_result result;
+	time_t not_before, not_after; /* of the certificate in place now; 0 when none */
+	time_t renew_at;              /* when that certificate is due; 0 when none */
+	int64_t retry_after;          /* hint from the CA, -1 when none */
+	char serial[128];
+	char reason[768];             /* FAILED/REJECTED: why */
+};
+
+struct job;
+typedef void (*job_done_cb)(struct job *j, const struct job_report *r, void *arg);
+
+/* cc and iss must outlive the job.  Never NULL. */
+struct job *job_new(const struct conf_cert *cc, struct issuer *iss, struct worker *w,
+		    struct event_base *base, job_done_cb cb, void *arg);
+/* Start a pass.  Must not be called while one is in progress. */
+void job_run(struct job *j, enum job_mode mode);
+bool job_busy(const struct job *j);
+const char *job_name(const struct job *j);
+/* Cancels a pass in progress (its callback will not fire). */
+void job_free(struct job *j);
+
+#endif
