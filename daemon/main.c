@@ -83,6 +83,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "certd: --force only makes sense with --once\n");
 		return EXIT_CONFIG;
 	}
+	if (check && once) {
+		fprintf(stderr, "certd: --check-config and --once exclude each other\n");
+		return EXIT_CONFIG;
+	}
 	if (optind < argc && !once) {
 		fprintf(stderr, "certd: certificate names are only accepted with --once\n");
 		return EXIT_CONFIG;

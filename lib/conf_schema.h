@@ -4,8 +4,8 @@
  * One row per (section kind, key): its type, where the parsed value is
  * stored, its default (as config text, parsed by the same code as user
  * input), the allowed values of an enum, and a one-line description.  The
- * loader, the "did you mean" suggestions, the docs test and `certd
- * --print-schema` all read this one table.
+ * loader, the "did you mean" suggestions and the docs test all read this
+ * one table.
  */
 #ifndef CERTD_CONF_SCHEMA_H
 #define CERTD_CONF_SCHEMA_H
@@ -36,6 +36,8 @@ enum conf_type {
 	CONF_T_TEMPLATE_FILE, /* absolute path of a Mustache file, read and compiled at load */
 };
 
+/* CONF_T_ENUM with an aux field stores the index of the value in choices;
+ * the choices are listed in the order of the enum they map to. */
 /* A [cert.NAME] key with this flag may also be set in [certd], where it is
  * the default for every certificate. */
 #define CONF_F_DEFAULTABLE 0x1

@@ -318,8 +318,13 @@ sign(struct local_ca *ca, const struct issuer_request *req, struct issuer_result
 	    add_ext(cert, ca->cert, NID_authority_key_identifier, "keyid:always") < 0 ||
 	    X509_sign(cert, ca->key, EVP_sha256()) <= 0)
 		goto fail;
-	if ((rc = record_serial(ca, cert, req->cert_name, e)) < 0)
+	if ((rc = record_serial(ca, cert, req->cert_name, e)) < 0) {
+		/* A full or read-only state disk can recover: not a refusal. */
+		res->outcome = ISSUER_UNAVAILABLE;
+		snprintf(res->reason, sizeof(res->reason), "local CA: %s", e->msg);
+		rc = 0;
 		goto out;
+	}
 	res->cert = cert;
 	cert = NULL;
 	res->chain = sk_X509_new_null();

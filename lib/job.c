@@ -199,8 +199,12 @@ assess(struct job *j, char *why, size_t whylen)
 		goto out;
 	}
 	fill_current(&j->report, cc, cert);
-	if (lstat(cc->key_path, &st) < 0 || load_pem_file(cc->key_path, &kb, &e) < 0) {
+	if (lstat(cc->key_path, &st) < 0) {
 		snprintf(why, whylen, "%s: cannot read the key: %s", cc->key_path, strerror(errno));
+		goto out;
+	}
+	if (load_pem_file(cc->key_path, &kb, &e) < 0) {
+		snprintf(why, whylen, "cannot read the key: %s", e.msg);
 		goto out;
 	}
 	if ((st.st_mode & 07777 & ~cc->key_mode) != 0) {
@@ -298,7 +302,7 @@ verify_and_publish(struct job *j, struct issuer_result *res)
 	}
 	if (publish_set(out.files, out.n, &pr, &e) < 0) {
 		render_out_free(&out);
-		fail(j, JOB_FAILED, "publish: %s; the previous files are unchanged", e.msg);
+		fail(j, JOB_FAILED, "publish: %s", e.msg);
 		return;
 	}
 	render_out_free(&out);

@@ -1,7 +1,7 @@
 /*
  * log.h — the daemon's one way to say something.
  *
- * Messages go to stderr as "certd: LEVEL: [cert NAME] text", or to the
+ * Messages go to stderr as "certd: LEVEL: [NAME] text", or to the
  * journal with structured fields when running under systemd (later).  Only
  * the job and the daemon call these; leaf modules return struct err.
  * Text that came from outside (a CA's error string, command output) must

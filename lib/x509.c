@@ -1,5 +1,3 @@
-#include "config.h"
-
 /*
  * x509.c — keys, CSRs, certificates and chains on OpenSSL 3 EVP APIs only.
  *
@@ -30,6 +28,7 @@
  *  - Untrusted text (names, subjects from certificates) is escaped before
  *    it goes into a message.  No logging, no global mutable state.
  */
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -727,14 +726,6 @@ want_add(struct want *w, int type, const char *text, struct err *e)
 	return 0;
 }
 
-static void
-want_free(struct want *w)
-{
-	free(w->v);
-	w->v = NULL;
-	w->n = 0;
-}
-
 /*
  * The requested names as a set.  The CN (when set) leads the SANs: as a DNS
  * name when it is dns_plausible(), as an IP address when it parses as one,
@@ -775,7 +766,7 @@ want_build(const struct x509_names *names, bool exclude_cn, struct want *w, stru
 	if (rc == 0 && w->cn == NULL && w->n == 0)
 		rc = err_set(e, EINVAL, "no names requested (no CN and no subject alternative names)");
 	if (rc < 0)
-		want_free(w);
+		free(w->v);
 	return rc;
 }
 
@@ -874,7 +865,7 @@ out:
 	X509_EXTENSION_free(ext);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_REQ_free(req);
-	want_free(&w);
+	free(w.v);
 	return rc;
 }
 
@@ -905,7 +896,6 @@ x509_chain_from_pem(const char *pem, size_t len, bool allow_empty, STACK_OF(X509
 {
 	STACK_OF(X509) *chain = NULL;
 	struct pem_block b;
-	X509 *x;
 	void *obj;
 	size_t pos = 0;
 	int r, rc;
@@ -925,9 +915,8 @@ x509_chain_from_pem(const char *pem, size_t len, bool allow_empty, STACK_OF(X509
 		}
 		if ((rc = block_parse(pem, &b, PEM_CERT, &obj, e)) < 0)
 			goto out;
-		x = obj;
-		if (!sk_X509_push(chain, x)) {
-			X509_free(x);
+		if (!sk_X509_push(chain, obj)) {
+			X509_free(obj);
 			rc = ossl_err(e, ENOMEM, "cannot grow a chain");
 			goto out;
 		}
@@ -1186,7 +1175,7 @@ x509_check_names(X509 *cert, const struct x509_names *want, bool exclude_cn_from
 	for (j = 0; j < sk_GENERAL_NAME_num(gens); j++) {
 		g = sk_GENERAL_NAME_value(gens, j);
 		s = GENERAL_NAME_get0_value(g, &type);
-		if (type != GEN_DNS && type != GEN_IPADD && type != GEN_URI)
+		if (s == NULL || (type != GEN_DNS && type != GEN_IPADD && type != GEN_URI))
 			continue;
 		for (k = 0; k < w.n; k++)
 			if (gen_matches(g, &w.v[k]))
@@ -1200,7 +1189,7 @@ x509_check_names(X509 *cert, const struct x509_names *want, bool exclude_cn_from
 	rc = 0;
 out:
 	GENERAL_NAMES_free(gens);
-	want_free(&w);
+	free(w.v);
 	return rc;
 }
 

@@ -99,7 +99,17 @@ static const char *const good =
 	"ttl = 1h\n"
 	"key_type = ec\n"
 	"cert = /etc/ssl/api.crt\n"
-	"key = /etc/ssl/api.key\n";
+	"key = /etc/ssl/api.key\n"
+	"\n"
+	"[cert.api.output.json]\n"
+	"path = /etc/ssl/api.json\n"
+	"escape = json\n"
+	"template = {\"cert\": \"{{cert}}\"}\n"
+	"\n"
+	"[cert.api.output.html]\n"
+	"path = /etc/ssl/api.html\n"
+	"escape = html\n"
+	"template = <pre>{{cert}}</pre>\n";
 
 START_TEST(test_good_config_binds)
 {
@@ -149,6 +159,11 @@ START_TEST(test_good_config_binds)
 	ck_assert_ptr_nonnull(web->outputs[0].template.tmpl);
 	ck_assert_uint_eq(web->outputs[0].mode, 0600);
 	ck_assert_int_eq(web->outputs[0].escape, TMPL_ESCAPE_NONE);
+	ck_assert_uint_eq(api->n_outputs, 2);
+	ck_assert_str_eq(api->outputs[0].escape_name, api->outputs[0].name);
+	ck_assert_int_eq(api->outputs[0].escape, api->outputs[0].name[0] == 'j' ? TMPL_ESCAPE_JSON : TMPL_ESCAPE_HTML);
+	ck_assert_str_eq(api->outputs[1].escape_name, api->outputs[1].name);
+	ck_assert_int_eq(api->outputs[1].escape, api->outputs[1].name[0] == 'j' ? TMPL_ESCAPE_JSON : TMPL_ESCAPE_HTML);
 	ck_assert_uint_eq(conf_cert_paths(web, paths, 8), 4);
 	ck_assert_str_eq(paths[0], "/etc/ssl/web.crt");
 	ck_assert_str_eq(paths[1], "/etc/ssl/web-full.pem");

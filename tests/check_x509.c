@@ -1,5 +1,3 @@
-#include "config.h"
-
 /*
  * check_x509.c — tests for lib/x509.c.
  *
@@ -14,6 +12,7 @@
  * prefix and many byte mutations of a chain), serials, fingerprints,
  * lifetimes and the subject CN.
  */
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -507,13 +506,13 @@ START_TEST(test_key_from_pem_rejects)
 	char *trunc = xstrndup(key_pem, strlen(key_pem) / 2);
 	char *bad_end = xasprintf("%.*sEND RSA PRIVATE KEY-----\n",
 				  (int)(strstr(key_pem, "END PRIVATE") - key_pem), key_pem);
-	char *msg_two = xasprintf("second PEM block at byte %zu (expected exactly one private key)",
+	char *msg_two = xasprintf("second PEM block at byte %zu (expected exactly one PRIVATE KEY)",
 				  strlen(key_pem));
 	const struct {
 		const char *pem;
 		const char *msg;
 	} cases[] = {
-		{"", "no PEM block found (expected private key)"},
+		{"", "no PEM block found (expected PRIVATE KEY)"},
 		{"\n\n", "no PEM block found"},
 		{"junk", "unexpected data at byte 0"},
 		{two, msg_two},
