@@ -321,7 +321,8 @@ sign(struct local_ca *ca, const struct issuer_request *req, struct issuer_result
 	if ((rc = record_serial(ca, cert, req->cert_name, e)) < 0) {
 		/* A full or read-only state disk can recover: not a refusal. */
 		res->outcome = ISSUER_UNAVAILABLE;
-		snprintf(res->reason, sizeof(res->reason), "local CA: %s", e->msg);
+		err_prefix(e, rc, "local CA");
+		memcpy(res->reason, e->msg, sizeof(res->reason));
 		rc = 0;
 		goto out;
 	}
