@@ -10,7 +10,9 @@
  * chain verification (partial chains, wrong anchor, expiry through `at`),
  * name checks, the strict PEM scanner (offsets in every message, every
  * prefix and many byte mutations of a chain), serials, fingerprints,
- * lifetimes and the subject CN.
+ * lifetimes and the subject CN.  Finally the same functions meet what a
+ * real Vault 1.7.10 returned (tests/fixtures/vault-1.7.10): its serial
+ * strings, expirations, names, keys and issuing CA must all agree.
  */
 #include "config.h"
 
@@ -34,8 +36,13 @@
 
 #include "buf.h"
 #include "err.h"
+#include "testutil.h"
 #include "x509.h"
 #include "xalloc.h"
+
+#ifndef SRCDIR
+#define SRCDIR "."
+#endif
 
 #define DAY 86400L
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -1339,6 +1346,144 @@ START_TEST(test_subject_cn)
 }
 END_TEST
 
+/* ------------------------------------------------------------ real Vault output */
+
+/* A recorded exchange, whole (request line, headers and body). */
+static char *
+fixture(const char *name)
+{
+	char *path = xasprintf("%s/tests/fixtures/vault-1.7.10/%s", SRCDIR, name);
+	char *data = tu_read_file(path, NULL);
+
+	ck_assert_msg(data != NULL, "cannot read %s", path);
+	free(path);
+	return data;
+}
+
+/* The first string value of "key" in text, unescaped: just enough JSON
+ * for PEM, serials and CSRs.  NULL when there is none. */
+static char *
+json_str(const char *text, const char *key)
+{
+	char *pat = xasprintf("\"%s\":", key);
+	const char *p = strstr(text, pat);
+	struct buf b = BUF_INIT;
+
+	free(pat);
+	if (p == NULL)
+		return NULL;
+	p += strlen(key) + 3;
+	while (*p == ' ')
+		p++;
+	if (*p++ != '"')
+		return NULL;
+	buf_puts(&b, "");
+	for (; *p != '\0' && *p != '"'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			buf_putc(&b, *++p == 'n' ? '\n' : *p);
+		else
+			buf_putc(&b, *p);
+	}
+	return buf_steal(&b);
+}
+
+static const struct {
+	const char *file;
+	struct names_row n;
+	bool has_key;
+	enum x509_key_type key_type;
+} vault_cases[] = {
+	{"pki-issue-ec.txt", {"www.example.com", {"api.example.com"}, {"127.0.0.1"}, {NULL}}, true,
+	 X509_KEY_EC_P256},
+	{"pki-issue-rsa.txt", {"www.example.com", {NULL}, {NULL}, {NULL}}, true, X509_KEY_RSA_2048},
+	{"pki-sign.txt", {"www.example.com", {"api.example.com"}, {NULL}, {NULL}}, false, 0},
+};
+
+START_TEST(test_vault_fixtures)
+{
+	char *text = fixture(vault_cases[_i].file);
+	char *crt_pem = json_str(text, "certificate"), *ca_pem = json_str(text, "issuing_ca");
+	char *serial = json_str(text, "serial_number"), *pkey_pem = json_str(text, "private_key");
+	char *csr_pem = json_str(text, "csr"), *exp = strstr(text, "\"expiration\": ");
+	struct x509_names names = row_names(&vault_cases[_i].n);
+	STACK_OF(X509) *anchors = NULL;
+	struct err e = {""};
+	enum x509_key_type t;
+	EVP_PKEY *key = NULL;
+	X509_REQ *req = NULL;
+	X509 *cert = NULL;
+	time_t nb, na;
+	char out[64];
+
+	ck_assert(crt_pem != NULL && ca_pem != NULL && serial != NULL && exp != NULL);
+	ck_assert_msg(x509_cert_from_pem(crt_pem, strlen(crt_pem), &cert, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(x509_serial_string(cert, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, serial);  /* Vault's own spelling, byte for byte */
+	ck_assert_int_eq(x509_lifetime(cert, &nb, &na, &e), 0);
+	ck_assert_int_eq((long long)na, strtoll(exp + strlen("\"expiration\": "), NULL, 10));
+	ck_assert_msg(x509_check_names(cert, &names, false, &e) == 0, "%s", e.msg);
+
+	/* The issuing CA is an intermediate whose root Vault never sends. */
+	ck_assert_msg(x509_chain_from_pem(ca_pem, strlen(ca_pem), false, &anchors, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_msg(x509_verify_chain(cert, NULL, anchors, nb + 60, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(x509_verify_chain(cert, NULL, anchors, na + 60, &e), -EBADMSG);
+	ck_assert_has(e.msg, "certificate has expired (depth 0, subject \"CN=www.example.com\")");
+
+	if (vault_cases[_i].has_key) {
+		ck_assert_ptr_nonnull(pkey_pem);
+		ck_assert_msg(x509_key_from_pem(pkey_pem, strlen(pkey_pem), &key, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(x509_key_type_of(key, &t), 0);
+		ck_assert_int_eq(t, vault_cases[_i].key_type);
+		ck_assert_msg(x509_key_matches_cert(key, cert, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(x509_key_matches_cert(leaf_key, cert, &e), -EKEYREJECTED);
+	} else {
+		ck_assert_ptr_nonnull(csr_pem);
+		ck_assert_msg(x509_csr_from_pem(csr_pem, strlen(csr_pem), &req, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+		ck_assert_int_eq(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), X509_get0_pubkey(cert)), 1);
+	}
+
+	X509_REQ_free(req);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	x509_chain_free(anchors);
+	free(crt_pem);
+	free(ca_pem);
+	free(serial);
+	free(pkey_pem);
+	free(csr_pem);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_vault_pem_texts)
+{
+	char *ca_chain = fixture("pki-ca-chain.txt"), *bundle_text = fixture("pki-issue-pem-bundle.txt");
+	char *bundle = json_str(bundle_text, "certificate");
+	const char *body = strstr(ca_chain, "\n\n");
+	STACK_OF(X509) *chain = NULL;
+	struct err e = {""};
+
+	/* pki/ca_chain is bare PEM, not JSON. */
+	ck_assert_ptr_nonnull(body);
+	ck_assert_msg(x509_chain_from_pem(body, strlen(body), false, &chain, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(sk_X509_num(chain), 1);
+	x509_chain_free(chain);
+	chain = NULL;
+
+	/* format=pem_bundle mixes the key into "certificate": not a chain. */
+	ck_assert_ptr_nonnull(bundle);
+	ck_assert_int_eq(x509_chain_from_pem(bundle, strlen(bundle), false, &chain, &e), -EBADMSG);
+	ck_assert_str_eq(e.msg, "PEM block at byte 0 is \"EC PRIVATE KEY\", expected CERTIFICATE");
+	ck_assert_ptr_null(chain);
+
+	free(bundle);
+	free(bundle_text);
+	free(ca_chain);
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *
@@ -1391,6 +1536,12 @@ x509_suite(void)
 	tcase_add_loop_test(tc, test_lifetime, 0, (int)N(lifetime_cases));
 	tcase_add_test(tc, test_check_valid_at);
 	tcase_add_test(tc, test_subject_cn);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("vault");
+	tcase_add_unchecked_fixture(tc, pki_setup, NULL);
+	tcase_add_loop_test(tc, test_vault_fixtures, 0, (int)N(vault_cases));
+	tcase_add_test(tc, test_vault_pem_texts);
 	suite_add_tcase(s, tc);
 	return s;
 }
