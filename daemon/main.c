@@ -4,6 +4,8 @@
  *   certd [-c PATH]                         run as the renewal daemon
  *   certd --once [--force] [-c PATH] [NAME...]   one pass, then exit
  *   certd --check-config [-c PATH]           validate, touch nothing
+ *   certd [-c PATH] status [--json] | renew NAME [--force] | reload
+ *                                            talk to the running daemon
  */
 #include "config.h"
 
@@ -16,7 +18,9 @@
 #include <openssl/crypto.h>
 
 #include "conf.h"
+#include "control.h"
 #include "diag.h"
+#include "http.h"
 #include "log.h"
 #include "runner.h"
 
@@ -40,7 +44,12 @@ usage(FILE *f)
 		"  -V, --version       show the version\n"
 		"\n"
 		"Without --once, certd runs in the foreground as the renewal daemon until\n"
-		"SIGTERM or SIGINT.\n"
+		"SIGTERM or SIGINT; SIGHUP reloads the configuration, SIGUSR1 logs the status.\n"
+		"\n"
+		"Commands to the running daemon (over its control socket):\n"
+		"  certd status [--json]        every certificate: state, serial, expiry, next renewal\n"
+		"  certd renew NAME [--force]   renew NAME now if due (with --force: regardless)\n"
+		"  certd reload                 re-read the configuration\n"
 		"\n"
 		"Exit status:\n"
 		"  0  success (including: nothing was due)\n"
@@ -48,6 +57,66 @@ usage(FILE *f)
 		"  2  configuration or usage error\n"
 		"\n"
 		"See certd(8) and certd.conf(5).\n");
+}
+
+static void
+print_status_table(const json_t *certs)
+{
+	const json_t *c;
+	size_t i;
+
+	printf("%-20s %-10s %-9s %-22s %-22s %-8s %s\n", "NAME", "ISSUER", "STATE", "NOT AFTER",
+	       "NEXT RENEWAL", "FAILURES", "SERIAL / LAST ERROR");
+	json_array_foreach(certs, i, c) {
+		const char *err = json_string_value(json_object_get(c, "last_error"));
+		printf("%-20s %-10s %-9s %-22s %-22s %-8lld %s\n",
+		       json_string_value(json_object_get(c, "name")),
+		       json_string_value(json_object_get(c, "issuer")),
+		       json_string_value(json_object_get(c, "state")),
+		       json_string_value(json_object_get(c, "not_after")),
+		       json_string_value(json_object_get(c, "next_renewal")),
+		       (long long)json_integer_value(json_object_get(c, "failures")),
+		       err && *err ? err : json_string_value(json_object_get(c, "serial")));
+	}
+}
+
+/* status / renew / reload over the control socket; returns an exit code. */
+static int
+client_command(const char *socket_path, const char *cmd, const char *name, bool force, bool json)
+{
+	json_t *req = json_pack("{s:s}", "cmd", cmd), *reply = NULL;
+	struct err e = {{0}};
+	int rc = EXIT_CERT_FAILED;
+
+	if (name != NULL) {
+		json_object_set_new(req, "name", json_string(name));
+		json_object_set_new(req, "force", json_boolean(force));
+	}
+	if (control_call(socket_path, req, 10000, &reply, &e) < 0) {
+		fprintf(stderr, "certd: %s: %s (is the daemon running?)\n", socket_path, e.msg);
+		goto out;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		fprintf(stderr, "certd: %s\n", json_string_value(json_object_get(reply, "error")));
+		goto out;
+	}
+	if (strcmp(cmd, "status") == 0 && json) {
+		char *s = json_dumps(json_object_get(reply, "certs"), JSON_INDENT(2));
+		printf("%s\n", s);
+		free(s);
+	} else if (strcmp(cmd, "status") == 0) {
+		print_status_table(json_object_get(reply, "certs"));
+	} else if (strcmp(cmd, "renew") == 0) {
+		printf("%s: renewal requested (%s)\n", name,
+		       json_string_value(json_object_get(reply, "state")));
+	} else {
+		printf("reload requested\n");
+	}
+	rc = EXIT_OK;
+out:
+	json_decref(req);
+	json_decref(reply);
+	return rc;
 }
 
 int
@@ -58,14 +127,17 @@ main(int argc, char **argv)
 		{"once", no_argument, NULL, 'o'},
 		{"force", no_argument, NULL, 'f'},
 		{"check-config", no_argument, NULL, 'k'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = DEFAULT_CONFIG;
-	bool once = false, force = false, check = false;
+	bool once = false, force = false, check = false, json = false;
+	const char *command = NULL;
 	struct diag d = DIAG_INIT;
 	struct conf *c = NULL;
+	struct err err = {{0}};
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -74,26 +146,43 @@ main(int argc, char **argv)
 		case 'o': once = true; break;
 		case 'f': force = true; break;
 		case 'k': check = true; break;
+		case 'j': json = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("certd %s\n", PACKAGE_VERSION); return EXIT_OK;
 		default: usage(stderr); return EXIT_CONFIG;
 		}
 	}
-	if (force && !once) {
-		fprintf(stderr, "certd: --force only makes sense with --once\n");
+	if (!once && optind < argc && (strcmp(argv[optind], "status") == 0 ||
+				       strcmp(argv[optind], "renew") == 0 ||
+				       strcmp(argv[optind], "reload") == 0))
+		command = argv[optind++];
+	if (force && !once && (command == NULL || strcmp(command, "renew") != 0)) {
+		fprintf(stderr, "certd: --force only makes sense with --once or renew\n");
 		return EXIT_CONFIG;
 	}
 	if (check && once) {
 		fprintf(stderr, "certd: --check-config and --once exclude each other\n");
 		return EXIT_CONFIG;
 	}
-	if (optind < argc && !once) {
+	if (command != NULL && strcmp(command, "renew") == 0 && optind + 1 != argc) {
+		fprintf(stderr, "certd: renew takes one certificate name\n");
+		return EXIT_CONFIG;
+	}
+	if (optind < argc && !once && command == NULL) {
 		fprintf(stderr, "certd: certificate names are only accepted with --once\n");
 		return EXIT_CONFIG;
 	}
 
 	rc = conf_load(config_path, &c, &d);
 	diag_print(&d, stderr);
+	if (rc < 0 && command != NULL) {
+		/* The daemon may still run an older, valid config: ask it anyway. */
+		fprintf(stderr, "certd: %s has errors; using the default control socket\n",
+			config_path);
+		diag_free(&d);
+		return client_command(RUNSTATEDIR "/certd/control.sock", command,
+				      strcmp(command, "renew") == 0 ? argv[optind] : NULL, force, json);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "certd: %s: %zu error(s); nothing was changed\n", config_path,
 			d.errors);
@@ -101,13 +190,31 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	diag_free(&d);
+	if (command != NULL) {
+		rc = client_command(c->control_socket, command,
+				    strcmp(command, "renew") == 0 ? argv[optind] : NULL, force, json);
+		conf_free(c);
+		return rc;
+	}
 	if (check) {
 		printf("%s: OK, %zu certificate(s)\n", config_path, c->n_certs);
 		conf_free(c);
 		return EXIT_OK;
 	}
+	log_init();
 	log_set_level((enum log_level)c->log_level);
-	rc = once ? runner_once(c, argv + optind, argc - optind, force) : runner_daemon(c);
-	conf_free(c);
+	/* Only Vault needs HTTP; a local-CA set-up runs without it. */
+	if (http_global_init(&err) < 0 && c->vault.address.n > 0) {
+		fprintf(stderr, "certd: %s\n", err.msg);
+		conf_free(c);
+		return EXIT_CERT_FAILED;
+	}
+	if (once) {
+		rc = runner_once(c, argv + optind, argc - optind, force);
+		conf_free(c);
+	} else {
+		rc = runner_daemon(c, config_path);
+	}
+	http_global_cleanup();
 	return rc;
 }

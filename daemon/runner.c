@@ -1,61 +1,58 @@
 /*
- * runner.c — process wiring of the jobs (see runner.h).
+ * runner.c — process wiring and policy (see runner.h).
  *
- * The runner owns the event_base, the worker pool (key generation) and the
- * issuers, and holds one slot per certificate: its job, its timer and its
- * failure count.  Policy lives here, not in the job: what to do after a
- * pass (exit, schedule the renewal, back off) is decided in on_report().
- * Signals arrive as libevent events; SIGTERM/SIGINT stop the loop, and
- * freeing the jobs cancels whatever is in flight (no file is half-written:
- * publication is rename-based).
+ * The runner owns the event_base, the worker pool (key generation), the
+ * HTTP/Vault clients and the issuers, and one slot per certificate: its
+ * job, its timer, its persisted state record.  The job does one pass;
+ * what follows a pass is decided here, in on_report():
+ *
+ *   UNCHANGED/ISSUED  timer at the renewal time of the certificate in place
+ *   FAILED            timer after sched_backoff() (or the CA's Retry-After)
+ *   REJECTED          "stuck": retried at a slow cadence (STUCK_RETRY)
+ *   PENDING           timer after the CA's hint (PENDING_RETRY by default)
+ *
+ * Passes wait in a per-issuer queue so that at most max_in_flight run
+ * against one CA at a time.  State is saved after every pass; a changed
+ * request fingerprint forces one re-issue.  SIGHUP builds a new config,
+ * and swaps it in only when it is valid and no pass is running: unchanged
+ * certificates keep their timers, removed ones stop, added ones start.
+ * SIGTERM/SIGINT stop the loop; freeing the jobs cancels what is in flight
+ * (publication is rename-based, so nothing is left half-written).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <openssl/rand.h>
+#include <systemd/sd-daemon.h>
 
+#include "control.h"
+#include "diag.h"
 #include "duration.h"
+#include "http.h"
 #include "issuer.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "runner.h"
+#include "runner_int.h"
 #include "sched.h"
+#include "state.h"
+#include "vault.h"
 #include "worker.h"
 #include "xalloc.h"
 
 #define STUCK_RETRY 3600
 #define PENDING_RETRY 60
-
-struct slot {
-	struct runner *r;
-	const struct conf_cert *cc;
-	struct job *job;
-	struct event *timer;
-	unsigned failures;
-	bool done;           /* once mode: reported */
-	enum job_result last;
-};
-
-struct runner {
-	const struct conf *conf;
-	struct event_base *base;
-	struct worker *worker;
-	struct issuer *local;
-	struct event *sigterm, *sigint;
-	struct slot *slots;
-	size_t n_slots;
-	size_t pending;      /* once mode: passes not yet reported */
-	bool once;
-	int exit_code;
-};
 
 static double
 random_unit(void)
@@ -67,8 +64,8 @@ random_unit(void)
 	return sched_stable_rnd(b, sizeof(b));
 }
 
-static void
-format_when(time_t t, char *out, size_t len)
+void
+runner_format_when(time_t t, char *out, size_t len)
 {
 	char in[32];
 	struct tm tm;
@@ -89,8 +86,146 @@ schedule(struct slot *s, int64_t delay)
 		delay = 0;
 	tv.tv_sec = (time_t)delay;
 	tv.tv_usec = 0;
+	s->next_at = time(NULL) + (time_t)delay;
 	evtimer_add(s->timer, &tv);
 }
+
+/* ------------------------------------------------------------ queues */
+
+static struct lane *
+lane_of(struct runner *r, const struct slot *s)
+{
+	return &r->lanes[s->cc->issuer_kind == CONF_ISSUER_VAULT_PKI ? 1 : 0];
+}
+
+const double lane_bucket_bounds[LANE_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
+
+static void
+start_pass(struct slot *s)
+{
+	struct runner *r = s->r;
+
+	clock_gettime(CLOCK_MONOTONIC, &s->pass_started);
+	lane_of(r, s)->running++;
+	r->running++;
+	s->busy = true;
+	job_run(s->job, s->mode, s->why[0] ? s->why : NULL);
+}
+
+/* Start s's pass now if its issuer has room, else queue it. */
+static void
+request_run(struct slot *s, enum job_mode mode, const char *why)
+{
+	struct runner *r = s->r;
+	struct lane *l = lane_of(r, s);
+
+	if (s->queued || s->busy)
+		return;
+	if (r->reload != NULL)
+		return; /* the reload reschedules everything */
+	evtimer_del(s->timer);
+	s->mode = mode;
+	snprintf(s->why, sizeof(s->why), "%s", why ? why : "");
+	if (l->running < l->max) {
+		start_pass(s);
+		return;
+	}
+	s->queued = true;
+	s->next_queued = NULL;
+	if (l->tail != NULL)
+		l->tail->next_queued = s;
+	else
+		l->head = s;
+	l->tail = s;
+}
+
+/* Count a pass that reached the CA (not one that found the files valid). */
+static void
+account(struct lane *l, const struct slot *s, enum job_result result)
+{
+	struct timespec now;
+	double secs;
+	int i;
+
+	if (result == JOB_UNCHANGED)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - s->pass_started.tv_sec) +
+	       (double)(now.tv_nsec - s->pass_started.tv_nsec) / 1e9;
+	l->results[result]++;
+	l->count++;
+	l->sum += secs;
+	for (i = 0; i < LANE_BUCKETS; i++)
+		if (secs <= lane_bucket_bounds[i])
+			l->buckets[i]++;
+}
+
+static void
+pass_finished(struct slot *s, enum job_result result)
+{
+	struct runner *r = s->r;
+	struct lane *l = lane_of(r, s);
+	struct slot *n;
+
+	account(l, s, result);
+	s->busy = false;
+	l->running--;
+	r->running--;
+	while (l->running < l->max && (n = l->head) != NULL) {
+		l->head = n->next_queued;
+		if (l->head == NULL)
+			l->tail = NULL;
+		n->queued = false;
+		start_pass(n);
+	}
+}
+
+/* ------------------------------------------------------------ state */
+
+static void
+save_state(struct slot *s)
+{
+	struct err e = {{0}};
+
+	if (state_save(s->r->conf->state_dir, s->cc->name, &s->st, &e) < 0)
+		log_error(s->cc->name, "cannot save state: %s", e.msg);
+}
+
+static void
+update_state(struct slot *s, const struct job_report *rep)
+{
+	time_t now = time(NULL);
+
+	s->st.last_attempt = now;
+	if (rep->not_after != 0) {
+		snprintf(s->st.serial, sizeof(s->st.serial), "%s", rep->serial);
+		s->st.not_before = rep->not_before;
+		s->st.not_after = rep->not_after;
+	}
+	switch (rep->result) {
+	case JOB_ISSUED:
+		s->st.last_issued = now;
+		s->st.issued_total++;
+		/* fall through */
+	case JOB_UNCHANGED:
+		memcpy(s->st.request_fp, s->fp, sizeof(s->st.request_fp));
+		s->st.last_success = now;
+		s->st.failures = 0;
+		s->st.last_error[0] = '\0';
+		break;
+	case JOB_PENDING:
+		break;
+	case JOB_FAILED:
+	case JOB_REJECTED:
+	default:
+		s->st.failures++;
+		snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", rep->reason);
+		break;
+	}
+	save_state(s);
+}
+
+/* ------------------------------------------------------------ passes */
 
 static void
 on_report(struct job *j, const struct job_report *rep, void *arg)
@@ -102,12 +237,14 @@ on_report(struct job *j, const struct job_report *rep, void *arg)
 	char when[64];
 
 	(void)j;
+	pass_finished(s, rep->result);
 	s->last = rep->result;
+	s->renew_at = rep->renew_at;
+	update_state(s, rep);
 	switch (rep->result) {
 	case JOB_UNCHANGED:
 	case JOB_ISSUED:
-		s->failures = 0;
-		format_when(rep->renew_at, when, sizeof(when));
+		runner_format_when(rep->renew_at, when, sizeof(when));
 		if (rep->result == JOB_UNCHANGED)
 			log_info(s->cc->name, "valid, serial %s; next renewal %s", rep->serial, when);
 		else
@@ -119,32 +256,37 @@ on_report(struct job *j, const struct job_report *rep, void *arg)
 		log_info(s->cc->name, "%s; collecting again in %llds", rep->reason, (long long)delay);
 		break;
 	case JOB_REJECTED:
-		s->failures++;
 		delay = STUCK_RETRY;
 		log_error(s->cc->name, "%s; stuck, trying again in %llds", rep->reason,
 			  (long long)delay);
 		break;
 	case JOB_FAILED:
 	default:
-		s->failures++;
 		remaining = rep->not_after > now ? (int64_t)(rep->not_after - now) : 0;
-		delay = sched_backoff(s->failures, remaining, random_unit());
+		delay = sched_backoff(s->st.failures, remaining, random_unit());
 		if (rep->retry_after > delay)
 			delay = rep->retry_after;
 		log_error(s->cc->name, "%s; %s, retrying in %llds (failure %u)", rep->reason,
-			  rep->not_after > now ? "current certificate still valid" : "no valid certificate in place",
-			  (long long)delay, s->failures);
+			  rep->not_after > now ? "current certificate still valid"
+					       : "no valid certificate in place",
+			  (long long)delay, s->st.failures);
 		break;
+	}
+	if (!s->reported) {
+		s->reported = true;
+		r->first_pass_left--;
 	}
 	if (r->once) {
 		if (rep->result != JOB_UNCHANGED && rep->result != JOB_ISSUED)
 			r->exit_code = EXIT_CERT_FAILED;
-		s->done = true;
-		if (--r->pending == 0)
+		if (r->first_pass_left == 0)
 			event_base_loopbreak(r->base);
 		return;
 	}
 	schedule(s, delay);
+	runner_notify_status(r, r->first_pass_left == 0 && !r->ready);
+	if (r->reload != NULL && r->running == 0)
+		runner_apply_reload(r);
 }
 
 static void
@@ -154,8 +296,118 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!job_busy(s->job))
-		job_run(s->job, JOB_IF_DUE);
+	s->next_at = 0;
+	request_run(s, JOB_IF_DUE, NULL);
+}
+
+void
+runner_renew(struct slot *s, bool force)
+{
+	request_run(s, force ? JOB_FORCE : JOB_IF_DUE, force ? "forced by the operator" : NULL);
+}
+
+/* The first pass of a slot: a request changed since the last issuance is
+ * re-issued once, whatever its files say. */
+static void
+first_run(struct slot *s, bool force)
+{
+	if (force)
+		request_run(s, JOB_FORCE, NULL);
+	else if (s->st.request_fp[0] != '\0' && strcmp(s->st.request_fp, s->fp) != 0)
+		request_run(s, JOB_FORCE, "the request in the configuration changed");
+	else
+		request_run(s, JOB_IF_DUE, NULL);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static void
+on_vault_event(enum vault_event ev, const char *detail, void *arg)
+{
+	struct buf b = BUF_INIT;
+
+	(void)arg;
+	log_escape(detail, 400, &b);
+	switch (ev) {
+	case VAULT_EV_LOGIN:
+		log_info(NULL, "vault: logged in (%s)", buf_str(&b));
+		break;
+	case VAULT_EV_RENEWED:
+		log_info(NULL, "vault: token renewed (%s)", buf_str(&b));
+		break;
+	case VAULT_EV_RELOGIN:
+		log_info(NULL, "vault: logging in again: %s", buf_str(&b));
+		break;
+	case VAULT_EV_FAILOVER:
+		log_warning(NULL, "vault: %s", buf_str(&b));
+		break;
+	case VAULT_EV_LOGIN_FAILED:
+		log_error(NULL, "vault: login failed: %s", buf_str(&b));
+		break;
+	}
+	buf_free(&b);
+}
+
+/* The issuers of config c: the local CA always, Vault when configured. */
+static void
+issuers_init(struct runner *r, const struct conf *c)
+{
+	const struct conf_vault *cv = &c->vault;
+	struct vault_config *vc = &r->vault_cfg;
+	struct err e = {{0}};
+
+	issuer_local_new(r->base, c->state_dir, &c->local_ca, &r->local, &e);
+	r->lanes[0].name = "local";
+	r->lanes[0].max = c->local_ca.max_in_flight;
+	r->lanes[1].name = "vault-pki";
+	r->lanes[1].max = cv->max_in_flight;
+	if (cv->address.n == 0)
+		return;
+	memset(vc, 0, sizeof(*vc));
+	vc->addresses = (const char *const *)cv->address.v;
+	vc->n_addresses = cv->address.n;
+	vc->namespace_ = cv->namespace_;
+	vc->tls.ca_file = cv->ca_cert;
+	vc->tls.ca_path = cv->ca_path;
+	vc->tls.cert_file = cv->client_cert;
+	vc->tls.key_file = cv->client_key;
+	vc->tls.server_name = cv->tls_server_name;
+	vc->tls.insecure = cv->tls_skip_verify;
+	vc->connect_timeout_ms = (long)cv->connect_timeout * 1000;
+	vc->timeout_ms = (long)cv->request_timeout * 1000;
+	vc->auth.method = (enum vault_auth_method)cv->auth_method;
+	vc->auth.mount = cv->auth_mount;
+	vc->auth.token_file = cv->token_file;
+	vc->auth.role_id_file = cv->role_id_file;
+	vc->auth.secret_id_file = cv->secret_id_file;
+	vc->auth.secret_id_wrapped = cv->secret_id_wrapped;
+	vc->auth.remove_secret_id_file = cv->remove_secret_id_file;
+	vc->auth.cert_role = cv->cert_role;
+	vc->auth.role = cv->role;
+	vc->auth.jwt_file = cv->jwt_file;
+	if (cv->tls_skip_verify)
+		log_warning(NULL, "vault: tls_skip_verify is set: Vault's certificate is not verified");
+	if (r->http == NULL)
+		r->http = http_new(r->base);
+	r->vault = vault_new(r->base, r->http, vc);
+	vault_set_event_cb(r->vault, on_vault_event, r);
+	r->vault_pki = issuer_vault_new(r->base, r->vault);
+}
+
+static void
+issuers_fini(struct runner *r)
+{
+	issuer_free(r->local);
+	issuer_free(r->vault_pki);
+	vault_free(r->vault);
+	r->local = r->vault_pki = NULL;
+	r->vault = NULL;
+}
+
+static struct issuer *
+issuer_for(struct runner *r, const struct conf_cert *cc)
+{
+	return cc->issuer_kind == CONF_ISSUER_VAULT_PKI ? r->vault_pki : r->local;
 }
 
 static void
@@ -167,14 +419,44 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	log_info(NULL, "received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	if (r->once)
 		r->exit_code = EXIT_CERT_FAILED;
+	else
+		sd_notify(0, "STOPPING=1");
 	event_base_loopbreak(r->base);
+}
+
+static void
+slot_init(struct runner *r, struct slot *s, const struct conf_cert *cc)
+{
+	struct err e = {{0}};
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->r = r;
+	s->cc = cc;
+	state_request_fingerprint(cc, s->fp);
+	rc = state_load(r->conf->state_dir, cc->name, &s->st, &e);
+	if (rc < 0 && rc != -ENOENT)
+		log_warning(cc->name, "ignoring its saved state: %s", e.msg);
+	s->job = job_new(cc, issuer_for(r, cc), r->worker, r->base, on_report, s);
+	s->timer = evtimer_new(r->base, on_timer, s);
+	if (s->timer == NULL)
+		abort();
+}
+
+void
+runner_slot_fini(struct slot *s)
+{
+	job_free(s->job);
+	if (s->timer != NULL)
+		event_free(s->timer);
+	state_record_clear(&s->st);
+	s->job = NULL;
+	s->timer = NULL;
 }
 
 static int
 runner_init(struct runner *r, const struct conf *c, bool once)
 {
-	struct err e = {{0}};
-
 	memset(r, 0, sizeof(*r));
 	r->conf = c;
 	r->once = once;
@@ -192,10 +474,7 @@ runner_init(struct runner *r, const struct conf *c, bool once)
 		log_error(NULL, "cannot start worker threads");
 		return -1;
 	}
-	if (issuer_local_new(r->base, c->state_dir, &c->local_ca, &r->local, &e) < 0) {
-		log_error(NULL, "local CA: %s", e.msg);
-		return -1;
-	}
+	issuers_init(r, c);
 	r->sigterm = evsignal_new(r->base, SIGTERM, on_stop_signal, r);
 	r->sigint = evsignal_new(r->base, SIGINT, on_stop_signal, r);
 	evsignal_add(r->sigterm, NULL);
@@ -205,31 +484,18 @@ runner_init(struct runner *r, const struct conf *c, bool once)
 }
 
 static void
-add_slot(struct runner *r, const struct conf_cert *cc)
-{
-	struct slot *s = &r->slots[r->n_slots++];
-
-	s->r = r;
-	s->cc = cc;
-	s->job = job_new(cc, r->local, r->worker, r->base, on_report, s);
-	s->timer = evtimer_new(r->base, on_timer, s);
-	if (s->timer == NULL)
-		abort();
-}
-
-static void
 runner_fini(struct runner *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->n_slots; i++) {
-		job_free(r->slots[i].job);
-		event_free(r->slots[i].timer);
-	}
+	runner_surfaces_fini(r);
+	for (i = 0; i < r->n_slots; i++)
+		runner_slot_fini(&r->slots[i]);
 	free(r->slots);
 	/* After the jobs: a job freed mid-keygen is released by the pool. */
 	worker_free(r->worker);
-	issuer_free(r->local);
+	issuers_fini(r);
+	http_free(r->http);
 	if (r->sigterm != NULL)
 		event_free(r->sigterm);
 	if (r->sigint != NULL)
@@ -237,6 +503,117 @@ runner_fini(struct runner *r)
 	if (r->base != NULL)
 		event_base_free(r->base);
 }
+
+/* ------------------------------------------------------------ reload */
+
+/*
+ * Build slots for the pending config, carrying over from old slots of the
+ * same name their state and, when the request is unchanged, their timer.
+ * Called only when no pass runs (so no queue, no busy job).
+ */
+void
+runner_apply_reload(struct runner *r)
+{
+	struct conf *nc = r->reload, *old = r->owned_conf;
+	struct slot *old_slots = r->slots, *s, *o;
+	size_t n_old = r->n_slots, i, k;
+	time_t now = time(NULL);
+
+	r->reload = NULL;
+	issuers_fini(r);
+	r->conf = nc;
+	r->owned_conf = nc;
+	issuers_init(r, nc);
+	r->slots = xcalloc(nc->n_certs ? nc->n_certs : 1, sizeof(*r->slots));
+	r->n_slots = nc->n_certs;
+	for (i = 0; i < nc->n_certs; i++) {
+		s = &r->slots[i];
+		slot_init(r, s, &nc->certs[i]);
+		s->reported = true;
+		o = NULL;
+		for (k = 0; k < n_old; k++)
+			if (strcmp(old_slots[k].cc->name, nc->certs[i].name) == 0)
+				o = &old_slots[k];
+		if (o == NULL) {
+			log_info(s->cc->name, "added by the new configuration");
+			first_run(s, false);
+			continue;
+		}
+		s->last = o->last;
+		s->renew_at = o->renew_at;
+		if (strcmp(o->fp, s->fp) != 0) {
+			request_run(s, JOB_FORCE, "the request in the configuration changed");
+		} else if (o->next_at != 0) {
+			s->next_at = o->next_at;
+			schedule(s, (int64_t)(o->next_at - now));
+		} else {
+			request_run(s, JOB_IF_DUE, NULL);
+		}
+	}
+	for (k = 0; k < n_old; k++) {
+		bool kept = false;
+		for (i = 0; i < nc->n_certs && !kept; i++)
+			kept = strcmp(old_slots[k].cc->name, nc->certs[i].name) == 0;
+		if (!kept)
+			log_info(old_slots[k].cc->name, "removed by the new configuration; no longer managed");
+		runner_slot_fini(&old_slots[k]);
+	}
+	free(old_slots);
+	conf_free(old);
+	log_set_level((enum log_level)nc->log_level);
+	runner_surfaces_reload(r);
+	log_info(NULL, "configuration reloaded: %zu certificate(s)", nc->n_certs);
+	runner_notify_status(r, true);
+}
+
+void
+runner_request_reload(struct runner *r)
+{
+	struct diag d = DIAG_INIT;
+	struct conf *nc = NULL;
+	size_t i;
+
+	sd_notify(0, "RELOADING=1");
+	log_info(NULL, "reloading %s", r->config_path);
+	if (conf_load(r->config_path, &nc, &d) < 0) {
+		for (i = 0; i < d.n; i++) {
+			char *line = diag_format(&d, i);
+			log_error(NULL, "%s", line);
+			free(line);
+		}
+		log_error(NULL, "%s: %zu error(s); keeping the running configuration", r->config_path,
+			  d.errors);
+		diag_free(&d);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	diag_free(&d);
+	conf_free(r->reload);
+	r->reload = nc;
+	if (r->running == 0)
+		runner_apply_reload(r);
+	else
+		log_info(NULL, "new configuration valid; applied when the %zu pass(es) in progress end",
+			 r->running);
+}
+
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	runner_request_reload(arg);
+}
+
+static void
+on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	runner_log_status(arg);
+}
+
+/* ------------------------------------------------------------ public */
 
 int
 runner_once(const struct conf *c, char **names, int n, bool force)
@@ -262,36 +639,57 @@ runner_once(const struct conf *c, char **names, int n, bool force)
 		for (k = 0; k < n && !wanted; k++)
 			wanted = strcmp(names[k], c->certs[i].name) == 0;
 		if (wanted)
-			add_slot(&r, &c->certs[i]);
+			slot_init(&r, &r.slots[r.n_slots++], &c->certs[i]);
 	}
-	r.pending = r.n_slots;
+	r.first_pass_left = r.n_slots;
 	for (i = 0; i < r.n_slots; i++)
-		job_run(r.slots[i].job, force ? JOB_FORCE : JOB_IF_DUE);
-	if (r.pending > 0)
+		first_run(&r.slots[i], force);
+	if (r.first_pass_left > 0)
 		event_base_dispatch(r.base);
 	runner_fini(&r);
 	return r.exit_code;
 }
 
 int
-runner_daemon(const struct conf *c)
+runner_daemon(struct conf *c, const char *config_path)
 {
 	struct runner r;
+	struct event *hup = NULL, *usr1 = NULL;
 	size_t i;
 
 	if (runner_init(&r, c, false) < 0) {
 		runner_fini(&r);
+		conf_free(c);
 		return EXIT_CERT_FAILED;
 	}
+	r.owned_conf = c;
+	r.config_path = config_path;
 	log_info(NULL, "certd %s managing %zu certificate(s), state in %s", PACKAGE_VERSION,
 		 c->n_certs, c->state_dir);
+	if (runner_surfaces_init(&r) < 0) {
+		runner_fini(&r);
+		conf_free(c);
+		return EXIT_CERT_FAILED;
+	}
+	hup = evsignal_new(r.base, SIGHUP, on_sighup, &r);
+	usr1 = evsignal_new(r.base, SIGUSR1, on_sigusr1, &r);
+	evsignal_add(hup, NULL);
+	evsignal_add(usr1, NULL);
 	r.slots = xcalloc(c->n_certs ? c->n_certs : 1, sizeof(*r.slots));
+	r.n_slots = c->n_certs;
 	for (i = 0; i < c->n_certs; i++)
-		add_slot(&r, &c->certs[i]);
+		slot_init(&r, &r.slots[i], &c->certs[i]);
+	r.first_pass_left = r.n_slots;
 	for (i = 0; i < r.n_slots; i++)
-		job_run(r.slots[i].job, JOB_IF_DUE);
+		first_run(&r.slots[i], false);
+	if (r.n_slots == 0)
+		runner_notify_status(&r, true);
 	event_base_dispatch(r.base);
+	event_free(hup);
+	event_free(usr1);
 	runner_fini(&r);
+	conf_free(r.reload);
+	conf_free(r.owned_conf);
 	log_info(NULL, "stopped");
 	return EXIT_OK;
 }

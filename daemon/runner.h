@@ -19,8 +19,8 @@
 int runner_once(const struct conf *c, char **names, int n, bool force);
 
 /* Run until SIGTERM/SIGINT: a pass over every certificate, then each is
- * renewed at its time, retried with backoff on failure.  Returns an exit
- * code. */
-int runner_daemon(const struct conf *c);
+ * renewed at its time, retried with backoff on failure; SIGHUP reloads
+ * config_path.  Takes ownership of c.  Returns an exit code. */
+int runner_daemon(struct conf *c, const char *config_path);
 
 #endif

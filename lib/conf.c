@@ -61,6 +61,7 @@ struct loader {
 	struct rawsec *secs;
 	size_t nsec, capsec;
 	unsigned file_index;
+	size_t parse_diags;  /* diagnostics from parsing values (before validation) */
 };
 
 /* ------------------------------------------------------------ reading */
@@ -687,6 +688,8 @@ classify(const char *s, char **cert, char **out)
 		return CONF_SEC_CERTD;
 	if (strcmp(s, "local_ca") == 0)
 		return CONF_SEC_LOCAL_CA;
+	if (strcmp(s, "vault") == 0)
+		return CONF_SEC_VAULT;
 	if (strncmp(s, "cert.", 5) != 0)
 		return -1;
 	p = s + 5;
@@ -741,26 +744,107 @@ is_ip(const char *s)
 	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
 }
 
-/* A diagnostic at the line of key in section, or of the section itself. */
-static void __attribute__((format(printf, 6, 7)))
-cert_diag(struct loader *ld, const struct conf_cert *cc, const char *section, const char *key,
-	  int warning, const char *fmt, ...)
+/* A diagnostic at the line of key in section, or at file:line. */
+static void __attribute__((format(printf, 7, 0)))
+key_diagv(struct loader *ld, const char *file, unsigned line, const char *section, const char *key,
+	  int warning, const char *fmt, va_list ap)
 {
 	const struct raw *r = find_raw(ld, section, key);
-	va_list ap;
 	size_t i;
 
 	/* A value that already failed to parse is not judged again. */
-	for (i = 0; i < ld->d->n; i++) {
+	for (i = 0; i < ld->parse_diags && i < ld->d->n; i++) {
 		const struct diag_item *it = &ld->d->items[i];
 		if (!it->warning && it->section && it->key && strcmp(it->section, section) == 0 &&
 		    strcmp(it->key, key) == 0)
 			return;
 	}
+	diag_addv(ld->d, warning, r ? r->file : file, r ? r->line : line, section, key, fmt, ap);
+}
+
+static void __attribute__((format(printf, 5, 6)))
+key_diag(struct loader *ld, const char *file, const char *section, const char *key,
+	 const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	diag_addv(ld->d, warning, r ? r->file : cc->file, r ? r->line : cc->line, section, key, fmt,
-		  ap);
+	key_diagv(ld, file, 0, section, key, 0, fmt, ap);
 	va_end(ap);
+}
+
+static void __attribute__((format(printf, 6, 7)))
+cert_diag(struct loader *ld, const struct conf_cert *cc, const char *section, const char *key,
+	  int warning, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	key_diagv(ld, cc->file, cc->line, section, key, warning, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 5, 6)))
+vault_diag(struct loader *ld, const struct conf *c, const char *key, int warning,
+	   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	key_diagv(ld, c->path, 0, "vault", key, warning, fmt, ap);
+	va_end(ap);
+}
+
+/* [vault] is checked only when something uses it. */
+static void
+validate_vault(struct loader *ld, const struct conf *c)
+{
+	const struct conf_vault *v = &c->vault;
+	bool used = v->address.n > 0;
+	size_t i;
+
+	for (i = 0; i < c->n_certs && !used; i++)
+		used = c->certs[i].issuer_kind == CONF_ISSUER_VAULT_PKI;
+	if (!used)
+		return;
+	for (i = 0; i < v->address.n; i++) {
+		const char *a = v->address.v[i];
+		if (strncmp(a, "https://", 8) != 0 && strncmp(a, "http://", 7) != 0)
+			vault_diag(ld, c, "address", 0, "\"%s\" is not an http:// or https:// URL", a);
+		else if (strncmp(a, "http://", 7) == 0)
+			vault_diag(ld, c, "address", 1,
+				   "\"%s\" is plain HTTP: the token crosses the network in clear", a);
+	}
+	if (v->tls_skip_verify)
+		vault_diag(ld, c, "tls_skip_verify", 1,
+			   "Vault's TLS certificate will not be verified; anyone on the path can "
+			   "impersonate Vault");
+	if ((v->client_cert == NULL) != (v->client_key == NULL))
+		vault_diag(ld, c, v->client_cert ? "client_key" : "client_cert", 0,
+			   "client_cert and client_key go together");
+	switch (v->auth_method) {
+	case 1: /* approle */
+		if (v->role_id_file == NULL)
+			vault_diag(ld, c, "role_id_file", 0, "required with auth_method = approle");
+		if (v->secret_id_file == NULL)
+			vault_diag(ld, c, "secret_id_file", 0, "required with auth_method = approle");
+		break;
+	case 2: /* cert */
+		if (v->client_cert == NULL)
+			vault_diag(ld, c, "client_cert", 0, "required with auth_method = cert");
+		break;
+	case 3: /* kubernetes */
+	case 4: /* jwt */
+		if (v->role == NULL)
+			vault_diag(ld, c, "role", 0, "required with auth_method = %s",
+				   v->auth_method_name);
+		if (v->jwt_file == NULL)
+			vault_diag(ld, c, "jwt_file", 0, "required with auth_method = %s",
+				   v->auth_method_name);
+		break;
+	default:
+		break;
+	}
 }
 
 static void
@@ -792,7 +876,19 @@ validate_cert(struct loader *ld, const struct conf *c, const struct conf_cert *c
 		cert_diag(ld, cc, section, "key_bits", 0, "%s", e.msg);
 	if (cc->ttl <= 0)
 		cert_diag(ld, cc, section, "ttl", 0, "must be longer than 0s");
-	if (cc->issuer != NULL && strcmp(cc->issuer, "local") == 0 && cc->ttl > c->local_ca.max_ttl)
+	if (cc->issuer_kind == CONF_ISSUER_VAULT_PKI) {
+		if (cc->mount == NULL)
+			cert_diag(ld, cc, section, "mount", 0, "required with issuer = vault-pki");
+		if (cc->role == NULL)
+			cert_diag(ld, cc, section, "role", 0, "required with issuer = vault-pki");
+		if (c->vault.address.n == 0)
+			cert_diag(ld, cc, section, "issuer", 0,
+				  "vault-pki needs [vault] address, which is not set");
+		if (cc->trust_anchor != NULL && access(cc->trust_anchor, R_OK) < 0)
+			cert_diag(ld, cc, section, "trust_anchor", 0, "cannot read %s: %s",
+				  cc->trust_anchor, strerror(errno));
+	}
+	if (cc->issuer_kind == CONF_ISSUER_LOCAL && cc->ttl > c->local_ca.max_ttl)
 		cert_diag(ld, cc, section, "ttl", 1,
 			  "longer than [local_ca] max_ttl; certificates will be issued for max_ttl");
 	if (cc->renew_at_percent == 0)
@@ -872,8 +968,8 @@ conf_load(const char *path, struct conf **out, struct diag *d)
 		kind = classify(ld.secs[i].name, &cert_name, &out_name);
 		if (kind < 0)
 			diag_add(d, ld.secs[i].file, ld.secs[i].line, ld.secs[i].name, NULL,
-				 "unknown section; expected [certd], [local_ca], [cert.NAME] or "
-				 "[cert.NAME.output.OUT] (NAME: letters, digits, _ -)");
+				 "unknown section; expected [certd], [local_ca], [vault], [cert.NAME] "
+				 "or [cert.NAME.output.OUT] (NAME: letters, digits, _ -)");
 		if (kind == CONF_SEC_CERT) {
 			c->certs = xreallocarray(c->certs, c->n_certs + 1, sizeof(*c->certs));
 			cc = memset(&c->certs[c->n_certs++], 0, sizeof(*cc));
@@ -888,6 +984,7 @@ conf_load(const char *path, struct conf **out, struct diag *d)
 
 	bind_section(&ld, CONF_SEC_CERTD, "certd", c, path, 0);
 	bind_section(&ld, CONF_SEC_LOCAL_CA, "local_ca", &c->local_ca, path, 0);
+	bind_section(&ld, CONF_SEC_VAULT, "vault", &c->vault, path, 0);
 	for (i = 0; i < c->n_certs; i++) {
 		char *sec = xasprintf("cert.%s", c->certs[i].name);
 		cc = &c->certs[i];
@@ -928,12 +1025,23 @@ next:
 		free(cert_name);
 		free(out_name);
 	}
+	ld.parse_diags = d->n;
 	for (i = 0; i < c->n_certs; i++) {
 		char *sec = xasprintf("cert.%s", c->certs[i].name);
 		validate_cert(&ld, c, &c->certs[i], sec);
 		free(sec);
 	}
 	validate_paths(&ld, c);
+	validate_vault(&ld, c);
+	if (c->local_ca.max_in_flight == 0)
+		key_diag(&ld, c->path, "local_ca", "max_in_flight", "must be at least 1");
+	if (c->vault.max_in_flight == 0)
+		key_diag(&ld, c->path, "vault", "max_in_flight", "must be at least 1");
+	for (i = 0; i < c->control_allow_users.n; i++) {
+		if (getpwnam(c->control_allow_users.v[i]) == NULL)
+			key_diag(&ld, c->path, "certd", "control_allow_users", "no such user \"%s\"",
+				 c->control_allow_users.v[i]);
+	}
 	if (c->n_certs == 0)
 		diag_warn(d, path, 0, NULL, NULL, "no [cert.NAME] section: nothing to manage");
 	rc = d->errors > errors_before ? -EINVAL : 0;
@@ -978,6 +1086,7 @@ conf_free(struct conf *c)
 	}
 	free(c->certs);
 	free_fields(CONF_SEC_LOCAL_CA, &c->local_ca);
+	free_fields(CONF_SEC_VAULT, &c->vault);
 	free_fields(CONF_SEC_CERTD, c);
 	free(c->path);
 	free(c);

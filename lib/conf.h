@@ -11,6 +11,7 @@
  * Sections:
  *   [certd]                    process-wide settings and per-certificate defaults
  *   [local_ca]                 the embedded local CA
+ *   [vault]                    the Vault cluster and how certd authenticates to it
  *   [cert.NAME]                one managed certificate
  *   [cert.NAME.output.OUT]     an extra file of that certificate, from a template
  */
@@ -61,7 +62,8 @@ struct conf_cert {
 	char *file;
 	unsigned line;
 
-	char *issuer;               /* "local" */
+	char *issuer;               /* "local", "vault-pki" */
+	int issuer_kind;            /* index in the issuer choices: CONF_ISSUER_* */
 	char *common_name;          /* may be NULL */
 	struct conf_list alt_names; /* DNS names */
 	struct conf_list ip_sans;
@@ -71,6 +73,13 @@ struct conf_cert {
 	char *key_type_name;
 	unsigned key_bits;
 	enum x509_key_type key_type;
+
+	/* vault-pki */
+	char *mount;
+	char *role;
+	char *pki_mode_name;
+	int pki_mode;               /* CONF_PKI_SIGN, CONF_PKI_ISSUE */
+	char *trust_anchor;         /* PEM bundle the issued chain must verify to */
 
 	char *cert_path, *key_path, *chain_path, *fullchain_path;
 	char *owner_name, *group_name;
@@ -86,7 +95,39 @@ struct conf_cert {
 	size_t n_outputs;
 };
 
+enum conf_issuer_kind {
+	CONF_ISSUER_LOCAL = 0,
+	CONF_ISSUER_VAULT_PKI,
+};
+
+enum conf_pki_mode {
+	CONF_PKI_SIGN = 0,   /* key generated here, CSR to <mount>/sign/<role> */
+	CONF_PKI_ISSUE,      /* <mount>/issue/<role>: Vault generates the key */
+};
+
+/* Auth methods, in the order of enum vault_auth_method. */
+struct conf_vault {
+	unsigned max_in_flight;
+	struct conf_list address;
+	char *namespace_;
+	char *ca_cert, *ca_path;
+	char *client_cert, *client_key;
+	char *tls_server_name;
+	bool tls_skip_verify;
+	int64_t connect_timeout, request_timeout;
+	char *auth_method_name;
+	int auth_method;
+	char *auth_mount;
+	char *token_file;
+	char *role_id_file, *secret_id_file;
+	bool secret_id_wrapped, remove_secret_id_file;
+	char *cert_role;
+	char *role;
+	char *jwt_file;
+};
+
 struct conf_local_ca {
+	unsigned max_in_flight;
 	char *common_name;
 	int64_t max_ttl;
 	int64_t ca_ttl;
@@ -104,7 +145,14 @@ struct conf {
 	char *state_dir;
 	char *log_level_name;
 	enum conf_log_level log_level;
+	char *control_socket;
+	mode_t control_socket_mode;
+	char *control_socket_group_name;
+	gid_t control_socket_gid;
+	struct conf_list control_allow_users;
+	char *metrics_listen;
 	struct conf_local_ca local_ca;
+	struct conf_vault vault;
 	struct conf_cert *certs;
 	size_t n_certs;
 };

@@ -12,6 +12,7 @@
 
 #define G(field) offsetof(struct conf, field)
 #define CA(field) offsetof(struct conf_local_ca, field)
+#define V(field) offsetof(struct conf_vault, field)
 #define C(field) offsetof(struct conf_cert, field)
 #define O(field) offsetof(struct conf_output, field)
 
@@ -21,8 +22,21 @@ const struct conf_key conf_keys[] = {
 	 "Directory for certd's own state: the local CA, issued serials, per-certificate records."},
 	{CONF_SEC_CERTD, "log_level", CONF_T_ENUM, G(log_level_name), G(log_level), "info",
 	 "error|warning|info|debug", 0, "Least severe message that is logged."},
+	{CONF_SEC_CERTD, "control_socket", CONF_T_PATH, G(control_socket), 0,
+	 RUNSTATEDIR "/certd/control.sock", NULL, 0,
+	 "Unix socket of `certd status`, `certd renew` and `certd reload`."},
+	{CONF_SEC_CERTD, "control_socket_mode", CONF_T_MODE, G(control_socket_mode), 0, "0600", NULL, 0,
+	 "Permission bits of the control socket."},
+	{CONF_SEC_CERTD, "control_socket_group", CONF_T_GROUP, G(control_socket_group_name),
+	 G(control_socket_gid), NULL, NULL, 0, "Group of the control socket (with a mode such as 0660)."},
+	{CONF_SEC_CERTD, "control_allow_users", CONF_T_LIST, G(control_allow_users), 0, NULL, NULL, 0,
+	 "Users (besides root and certd's own user) whose commands the control socket accepts."},
+	{CONF_SEC_CERTD, "metrics_listen", CONF_T_STRING, G(metrics_listen), 0, NULL, NULL, 0,
+	 "Address of the Prometheus endpoint, e.g. 127.0.0.1:9118; unset: no endpoint."},
 
 	/* [local_ca] */
+	{CONF_SEC_LOCAL_CA, "max_in_flight", CONF_T_UINT, CA(max_in_flight), 0, "4", NULL, 0,
+	 "Certificates the local CA works on at once."},
 	{CONF_SEC_LOCAL_CA, "common_name", CONF_T_STRING, CA(common_name), 0, "certd local CA", NULL, 0,
 	 "Subject CN of the local CA certificate, used when the CA is first created."},
 	{CONF_SEC_LOCAL_CA, "max_ttl", CONF_T_DURATION, CA(max_ttl), 0, "90d", NULL, 0,
@@ -30,9 +44,62 @@ const struct conf_key conf_keys[] = {
 	{CONF_SEC_LOCAL_CA, "ca_ttl", CONF_T_DURATION, CA(ca_ttl), 0, "3650d", NULL, 0,
 	 "Lifetime of the local CA certificate when it is first created."},
 
+	/* [vault] */
+	{CONF_SEC_VAULT, "max_in_flight", CONF_T_UINT, V(max_in_flight), 0, "4", NULL, 0,
+	 "Certificates requested from Vault at once, so that a renewal wave cannot flood it."},
+	{CONF_SEC_VAULT, "address", CONF_T_LIST, V(address), 0, NULL, NULL, 0,
+	 "Vault API addresses (https://host:8200), comma-separated, tried in order when one is unreachable."},
+	{CONF_SEC_VAULT, "namespace", CONF_T_STRING, V(namespace_), 0, NULL, NULL, 0,
+	 "Vault Enterprise namespace, sent as X-Vault-Namespace."},
+	{CONF_SEC_VAULT, "ca_cert", CONF_T_PATH, V(ca_cert), 0, NULL, NULL, 0,
+	 "PEM bundle of the CAs that sign Vault's TLS certificate (then the only ones trusted)."},
+	{CONF_SEC_VAULT, "ca_path", CONF_T_PATH, V(ca_path), 0, NULL, NULL, 0,
+	 "Directory of hashed CA certificates (c_rehash) trusted for Vault's TLS certificate."},
+	{CONF_SEC_VAULT, "client_cert", CONF_T_PATH, V(client_cert), 0, NULL, NULL, 0,
+	 "Client certificate (PEM) presented to Vault (mTLS, and cert auth); re-read at each connection."},
+	{CONF_SEC_VAULT, "client_key", CONF_T_PATH, V(client_key), 0, NULL, NULL, 0,
+	 "Key of client_cert (PEM)."},
+	{CONF_SEC_VAULT, "tls_server_name", CONF_T_STRING, V(tls_server_name), 0, NULL, NULL, 0,
+	 "Name expected in Vault's certificate (and sent as SNI) when the address is an IP or another name."},
+	{CONF_SEC_VAULT, "tls_skip_verify", CONF_T_BOOL, V(tls_skip_verify), 0, "false", NULL, 0,
+	 "Do not verify Vault's certificate. Insecure; logged as a warning at every start."},
+	{CONF_SEC_VAULT, "connect_timeout", CONF_T_DURATION, V(connect_timeout), 0, "10s", NULL, 0,
+	 "Time allowed to connect to one address."},
+	{CONF_SEC_VAULT, "request_timeout", CONF_T_DURATION, V(request_timeout), 0, "60s", NULL, 0,
+	 "Time allowed for one request, redirects included."},
+	{CONF_SEC_VAULT, "auth_method", CONF_T_ENUM, V(auth_method_name), V(auth_method), "token",
+	 "token|approle|cert|kubernetes|jwt", 0, "How certd logs in to Vault."},
+	{CONF_SEC_VAULT, "auth_mount", CONF_T_STRING, V(auth_mount), 0, NULL, NULL, 0,
+	 "Mount path of the auth method (default: the method's name)."},
+	{CONF_SEC_VAULT, "token_file", CONF_T_PATH, V(token_file), 0, NULL, NULL, 0,
+	 "token: file holding the token, re-read when it changes (e.g. a Vault Agent sink); default: $VAULT_TOKEN."},
+	{CONF_SEC_VAULT, "role_id_file", CONF_T_PATH, V(role_id_file), 0, NULL, NULL, 0,
+	 "approle: file holding the role ID."},
+	{CONF_SEC_VAULT, "secret_id_file", CONF_T_PATH, V(secret_id_file), 0, NULL, NULL, 0,
+	 "approle: file holding the secret ID (mode 0600 or stricter)."},
+	{CONF_SEC_VAULT, "secret_id_wrapped", CONF_T_BOOL, V(secret_id_wrapped), 0, "false", NULL, 0,
+	 "approle: secret_id_file holds a response-wrapping token, unwrapped through sys/wrapping/unwrap."},
+	{CONF_SEC_VAULT, "remove_secret_id_file", CONF_T_BOOL, V(remove_secret_id_file), 0, "false",
+	 NULL, 0, "approle: delete secret_id_file once it has been read."},
+	{CONF_SEC_VAULT, "cert_role", CONF_T_STRING, V(cert_role), 0, NULL, NULL, 0,
+	 "cert: the certificate role to log in with (\"name\"); default: any matching role."},
+	{CONF_SEC_VAULT, "role", CONF_T_STRING, V(role), 0, NULL, NULL, 0,
+	 "kubernetes, jwt: the role to log in with."},
+	{CONF_SEC_VAULT, "jwt_file", CONF_T_PATH, V(jwt_file), 0, NULL, NULL, 0,
+	 "kubernetes, jwt: file holding the JWT, re-read at every login."},
+
 	/* [cert.NAME] */
-	{CONF_SEC_CERT, "issuer", CONF_T_ENUM, C(issuer), 0, "local", "local", CONF_F_DEFAULTABLE,
-	 "Who signs the certificate: the embedded local CA."},
+	{CONF_SEC_CERT, "issuer", CONF_T_ENUM, C(issuer), C(issuer_kind), "local", "local|vault-pki",
+	 CONF_F_DEFAULTABLE, "Who signs the certificate: the embedded local CA, or Vault's PKI engine."},
+	{CONF_SEC_CERT, "mount", CONF_T_STRING, C(mount), 0, NULL, NULL, CONF_F_DEFAULTABLE,
+	 "vault-pki: mount path of the PKI secrets engine (e.g. pki_int)."},
+	{CONF_SEC_CERT, "role", CONF_T_STRING, C(role), 0, NULL, NULL, CONF_F_DEFAULTABLE,
+	 "vault-pki: the PKI role to issue under."},
+	{CONF_SEC_CERT, "pki_mode", CONF_T_ENUM, C(pki_mode_name), C(pki_mode), "sign", "sign|issue",
+	 CONF_F_DEFAULTABLE,
+	 "vault-pki: sign (key made here, CSR to <mount>/sign/<role>; the key never leaves the host) or issue (<mount>/issue/<role>: Vault makes the key)."},
+	{CONF_SEC_CERT, "trust_anchor", CONF_T_PATH, C(trust_anchor), 0, NULL, NULL, CONF_F_DEFAULTABLE,
+	 "vault-pki: PEM bundle of CAs the issued chain must verify to (default: the top of the chain Vault returns)."},
 	{CONF_SEC_CERT, "common_name", CONF_T_STRING, C(common_name), 0, NULL, NULL, 0,
 	 "Subject CN; also added as a DNS SAN unless exclude_cn_from_sans."},
 	{CONF_SEC_CERT, "alt_names", CONF_T_LIST, C(alt_names), 0, NULL, NULL, 0,
@@ -98,6 +165,7 @@ conf_section_kind_name(enum conf_section_kind k)
 	switch (k) {
 	case CONF_SEC_CERTD: return "[certd]";
 	case CONF_SEC_LOCAL_CA: return "[local_ca]";
+	case CONF_SEC_VAULT: return "[vault]";
 	case CONF_SEC_CERT: return "[cert.NAME]";
 	case CONF_SEC_OUTPUT: return "[cert.NAME.output.OUT]";
 	default: return "?";

@@ -15,6 +15,7 @@
 enum conf_section_kind {
 	CONF_SEC_CERTD = 0,   /* [certd] */
 	CONF_SEC_LOCAL_CA,    /* [local_ca] */
+	CONF_SEC_VAULT,       /* [vault] */
 	CONF_SEC_CERT,        /* [cert.NAME] */
 	CONF_SEC_OUTPUT,      /* [cert.NAME.output.OUT] */
 	CONF_SEC_COUNT,

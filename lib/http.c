@@ -461,6 +461,7 @@ static void
 op_free(struct http_op *op)
 {
 	free(op->resp.content_type);
+	free(op->resp.location);
 	buf_free_secret(&op->resp.body);
 	free(op);
 }
@@ -667,6 +668,13 @@ op_setup(struct http_op *op, const struct http_request *req, char **url)
 							      : HTTP_CONNECT_TIMEOUT_DEFAULT_MS));
 	/* Refuse early on Content-Length; write_cb catches the rest. */
 	keep(&c, curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)op->max_response));
+	if (req->fresh_connect) {
+		/* A pooled connection or a resumed TLS session would present
+		 * the client certificate of an earlier handshake. */
+		keep(&c, curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L));
+		keep(&c, curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L));
+		keep(&c, curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L));
+	}
 	op_set_method(op, req, m, &c);
 	op_set_tls(op, &req->tls, &c);
 	if (c != CURLE_OK) {
@@ -796,6 +804,11 @@ op_done(struct http_op *op, CURLcode res)
 	if (curl_easy_getinfo(op->easy, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
 	    ctype != NULL)
 		r->content_type = xstrdup(ctype);
+	/* Not followed (another 3xx, or max_redirects < 0): the caller may
+	 * want to (vault.c follows a standby's 307 with the token). */
+	if (res == CURLE_OK && r->status >= 300 && r->status < 400 &&
+	    curl_easy_getinfo(op->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL)
+		r->location = xstrdup(loc);
 	r->curl_code = res;
 	r->outcome = classify(op, res);
 	if (r->outcome == HTTP_OUTCOME_TOO_LARGE) {

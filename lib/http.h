@@ -73,6 +73,10 @@ struct http_request {
 				      * 0: HTTP_TIMEOUT_DEFAULT_MS */
 	size_t max_response;         /* body cap; 0: HTTP_MAX_RESPONSE_DEFAULT */
 	int max_redirects;           /* 307/308 hops; 0: default; <0: none */
+	bool fresh_connect;          /* a new connection and TLS session, not
+				      * kept afterwards: the client certificate
+				      * files may have changed since the last
+				      * handshake (Vault's TLS certificate login) */
 	struct http_tls tls;
 };
 
@@ -107,6 +111,9 @@ struct http_response {
 	struct buf body;          /* the callback may buf_steal() it */
 	int curl_code;            /* CURLcode; 0 on success */
 	unsigned redirects;       /* 307/308 hops followed */
+	char *location;           /* a 3xx that was not followed: its Location
+				   * as an absolute URL (libcurl resolves a
+				   * relative one); NULL otherwise */
 	struct err error;         /* why, when outcome is not OK; names no URL
 				   * path or header value */
 };

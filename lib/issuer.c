@@ -117,11 +117,19 @@ issuer_cancel(struct issuer_op *op)
 }
 
 STACK_OF(X509) *
-issuer_anchors(struct issuer *iss)
+issuer_anchors(struct issuer *iss, const struct conf_cert *cc)
 {
 	if (iss->backend->anchors == NULL)
 		return NULL;
-	return iss->backend->anchors(iss->impl);
+	return iss->backend->anchors(iss->impl, cc);
+}
+
+bool
+issuer_wants_csr(struct issuer *iss, const struct conf_cert *cc)
+{
+	if (iss->backend->wants_csr == NULL)
+		return true;
+	return iss->backend->wants_csr(iss->impl, cc);
 }
 
 void

@@ -34,7 +34,10 @@ enum issuer_outcome {
 	ISSUER_UNAVAILABLE,
 };
 
+struct conf_cert;
+
 struct issuer_request {
+	const struct conf_cert *cc;     /* the certificate's settings (back-end keys: mount, role...) */
 	const char *cert_name;          /* for the CA's records and messages */
 	struct x509_names names;
 	bool exclude_cn_from_sans;
@@ -66,14 +69,17 @@ struct issuer_op;
  * On a synchronous refusal it returns a negative errno with e set, and the
  * generic layer turns that into a deferred REJECTED result.  cancel()
  * guarantees issuer_complete() will not be called for op.  anchors()
- * (optional) returns the CA certificates that certificates of this issuer
- * verify against right now, or NULL when unknown (caller frees). */
+ * (optional) returns the CA certificates that cc's certificates verify
+ * against right now, or NULL when unknown (caller frees).  wants_csr()
+ * (optional, default yes) says whether cc's requests carry a CSR made
+ * here, or the CA generates the key. */
 struct issuer_backend {
 	const char *name;
 	int (*start)(void *impl, struct issuer_op *op, const struct issuer_request *req,
 		     struct err *e);
 	void (*cancel)(void *impl, struct issuer_op *op);
-	STACK_OF(X509) *(*anchors)(void *impl);
+	STACK_OF(X509) *(*anchors)(void *impl, const struct conf_cert *cc);
+	bool (*wants_csr)(void *impl, const struct conf_cert *cc);
 	void (*free)(void *impl);
 };
 
@@ -90,7 +96,8 @@ struct issuer_op *issuer_start(struct issuer *iss, const struct issuer_request *
 /* The callback of op will not fire; op is freed. */
 void issuer_cancel(struct issuer_op *op);
 /* See struct issuer_backend.  Caller frees with x509_chain_free. */
-STACK_OF(X509) *issuer_anchors(struct issuer *iss);
+STACK_OF(X509) *issuer_anchors(struct issuer *iss, const struct conf_cert *cc);
+bool issuer_wants_csr(struct issuer *iss, const struct conf_cert *cc);
 
 /* Back-end side: per-op storage, and delivery of the one result.
  * issuer_complete must be called from a loop callback; it frees op. */
@@ -109,5 +116,12 @@ const char *issuer_outcome_name(enum issuer_outcome o);
 struct conf_local_ca;
 int issuer_local_new(struct event_base *base, const char *state_dir,
 		     const struct conf_local_ca *cfg, struct issuer **out, struct err *e);
+
+/* Vault's PKI secrets engine (issuer_vault.c), through the Vault client v
+ * (not owned; must outlive the issuer).  Per certificate: mount, role,
+ * pki_mode (sign: CSR to <mount>/sign/<role>; issue: <mount>/issue/<role>)
+ * and an optional trust_anchor file. */
+struct vault;
+struct issuer *issuer_vault_new(struct event_base *base, struct vault *v);
 
 #endif

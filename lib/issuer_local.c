@@ -408,12 +408,13 @@ local_cancel(void *impl, struct issuer_op *op)
 }
 
 static STACK_OF(X509) *
-local_anchors(void *impl)
+local_anchors(void *impl, const struct conf_cert *cc)
 {
 	struct local_ca *ca = impl;
 	STACK_OF(X509) *sk;
 	int rc = ensure_ca(ca, false, NULL);
 
+	(void)cc;
 	/* No CA yet: nothing can verify (an empty set).  A CA that exists
 	 * but cannot be loaded: unknown (NULL); the next request says why. */
 	if (rc < 0 && rc != -ENOENT)

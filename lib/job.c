@@ -72,6 +72,8 @@ struct job {
 	X509_REQ *csr;
 	int keygen_rc;
 	struct err keygen_err;
+
+	bool warned;  /* the CA's last warning was logged; not repeated each pass */
 };
 
 static struct x509_names
@@ -228,14 +230,15 @@ assess(struct job *j, char *why, size_t whylen)
 	}
 	if (cc->chain_path != NULL && load_pem_file(cc->chain_path, &chb, &e) == 0)
 		x509_chain_from_pem(chb.data, chb.len, true, &chain, NULL);
-	anchors = issuer_anchors(j->iss);
+	anchors = issuer_anchors(j->iss, cc);
 	if (anchors != NULL && x509_verify_chain(cert, chain, anchors, now, &e) < 0) {
 		snprintf(why, whylen, "does not verify against the %s issuer's CA: %s",
 			 issuer_name(j->iss), e.msg);
 		goto out;
 	}
 	v = V_CHANGED;
-	if (x509_key_type_of(key, &kt) < 0 || kt != cc->key_type) {
+	/* In issue mode the CA picks the key type (its role's), not us. */
+	if (issuer_wants_csr(j->iss, cc) && (x509_key_type_of(key, &kt) < 0 || kt != cc->key_type)) {
 		snprintf(why, whylen, "key type changed to %s", x509_key_type_name(cc->key_type));
 		goto out;
 	}
@@ -310,9 +313,12 @@ verify_and_publish(struct job *j, struct issuer_result *res)
 	gmtime_r(&j->report.not_after, &tm);
 	strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%SZ", &tm);
 	duration_format((int64_t)(j->report.not_after - now), left, sizeof(left));
-	log_info(cc->name, "issued serial %s by the %s CA, valid until %s (%s); verified key, chain "
-			   "and names; wrote %u file(s), %u unchanged",
-		 j->report.serial, issuer_name(j->iss), until, left, pr.written, pr.unchanged);
+	{
+		struct log_ctx ctx = {cc->name, issuer_name(j->iss), j->report.serial};
+		log_msgx(LOG_LVL_INFO, &ctx, "issued serial %s by the %s CA, valid until %s (%s); "
+			 "verified key, chain and names; wrote %u file(s), %u unchanged",
+			 j->report.serial, issuer_name(j->iss), until, left, pr.written, pr.unchanged);
+	}
 	report(j, JOB_ISSUED);
 }
 
@@ -331,10 +337,11 @@ on_issued(struct issuer_result *res, void *arg)
 	}
 	switch (res->outcome) {
 	case ISSUER_ISSUED:
-		if (res->warning[0] != '\0') {
+		if (res->warning[0] != '\0' && !j->warned) {
 			log_escape(res->warning, 400, &why);
 			log_warning(j->cc->name, "%s", buf_str(&why));
 		}
+		j->warned = res->warning[0] != '\0';
 		verify_and_publish(j, res);
 		break;
 	case ISSUER_PENDING:
@@ -371,6 +378,7 @@ keygen_done(void *arg)
 {
 	struct job *j = arg;
 	struct issuer_request req = {
+		.cc = j->cc,
 		.cert_name = j->cc->name,
 		.names = requested_names(j->cc),
 		.exclude_cn_from_sans = j->cc->exclude_cn_from_sans,
@@ -378,6 +386,12 @@ keygen_done(void *arg)
 	};
 
 	j->task = NULL;
+	if (j->key == NULL && j->keygen_rc == 0) {
+		/* The CA generates the key (issue mode): no CSR. */
+		j->state = JS_SUBMIT;
+		j->op = issuer_start(j->iss, &req, on_issued, j);
+		return;
+	}
 	if (j->keygen_rc == 0)
 		j->keygen_rc = x509_csr_create(j->key, &req.names, j->cc->exclude_cn_from_sans,
 					       &j->csr, &j->keygen_err);
@@ -422,7 +436,7 @@ job_new(const struct conf_cert *cc, struct issuer *iss, struct worker *w, struct
 }
 
 void
-job_run(struct job *j, enum job_mode mode)
+job_run(struct job *j, enum job_mode mode, const char *force_why)
 {
 	char why[768];
 	enum verdict v;
@@ -437,13 +451,20 @@ job_run(struct job *j, enum job_mode mode)
 		return;
 	}
 	if (v == V_VALID)
-		log_info(j->cc->name, "re-issuing as forced (serial %s)", j->report.serial);
+		log_info(j->cc->name, "re-issuing: %s (serial %s)", force_why ? force_why : "forced",
+			 j->report.serial);
 	else if (v == V_MISSING)
 		log_info(j->cc->name, "issuing: %s", why);
 	else
 		log_info(j->cc->name, "re-issuing: %s", why);
 	j->state = JS_KEYGEN;
 	j->key_type = j->cc->key_type;
+	j->keygen_rc = 0;
+	if (!issuer_wants_csr(j->iss, j->cc)) {
+		/* Nothing to generate: go straight to the CA, from the loop. */
+		keygen_done(j);
+		return;
+	}
 	j->task = worker_submit(j->worker, keygen_work, keygen_done, keygen_discard, j);
 }
 

@@ -53,8 +53,9 @@ typedef void (*job_done_cb)(struct job *j, const struct job_report *r, void *arg
 /* cc and iss must outlive the job.  Never NULL. */
 struct job *job_new(const struct conf_cert *cc, struct issuer *iss, struct worker *w,
 		    struct event_base *base, job_done_cb cb, void *arg);
-/* Start a pass.  Must not be called while one is in progress. */
-void job_run(struct job *j, enum job_mode mode);
+/* Start a pass.  Must not be called while one is in progress.  why: with
+ * JOB_FORCE, the reason logged (NULL: "forced"). */
+void job_run(struct job *j, enum job_mode mode, const char *why);
 bool job_busy(const struct job *j);
 const char *job_name(const struct job *j);
 /* Cancels a pass in progress (its callback will not fire). */

@@ -1,8 +1,10 @@
 /*
  * log.h — the daemon's one way to say something.
  *
- * Messages go to stderr as "certd: LEVEL: [NAME] text", or to the
- * journal with structured fields when running under systemd (later).  Only
+ * Messages go to stderr as "certd: LEVEL: [NAME] text", or, when stderr
+ * is connected to the journal (systemd sets $JOURNAL_STREAM to its
+ * device:inode), straight to the journal with PRIORITY= and the structured
+ * fields CERTD_CERT=, CERTD_ISSUER=, CERTD_SERIAL=.  Only
  * the job and the daemon call these; leaf modules return struct err.
  * Text that came from outside (a CA's error string, command output) must
  * be passed through log_escape() first.  Never format a secret.
@@ -19,8 +21,19 @@ enum log_level {
 	LOG_LVL_DEBUG,
 };
 
+/* What a message is about; any field may be NULL. */
+struct log_ctx {
+	const char *cert;
+	const char *issuer;
+	const char *serial;
+};
+
 void log_set_level(enum log_level level);
+/* Decide once, at start-up, whether stderr is the journal. */
+void log_init(void);
 void log_msg(enum log_level level, const char *cert, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void log_msgx(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_error(cert, ...) log_msg(LOG_LVL_ERROR, cert, __VA_ARGS__)

@@ -224,7 +224,7 @@ static const struct {
 } error_cases[] = {
 	{"unknown section", "[sertd]\nx = 1\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
-	 "D/c.conf:1: [sertd] unknown section; expected [certd], [local_ca], [cert.NAME] or [cert.NAME.output.OUT] (NAME: letters, digits, _ -)\n"},
+	 "D/c.conf:1: [sertd] unknown section; expected [certd], [local_ca], [vault], [cert.NAME] or [cert.NAME.output.OUT] (NAME: letters, digits, _ -)\n"},
 	{"unknown key far from any", "[certd]\nfrobnicate = 1\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
 	 "D/c.conf:2: [certd] frobnicate: unknown key\n"},
@@ -266,6 +266,22 @@ static const struct {
 	 "D/c.conf:5: warning: [cert.a] ttl: longer than [local_ca] max_ttl; certificates will be issued for max_ttl\n"},
 	{"zero ttl", "[cert.a]\ncommon_name = a\nttl = 0s\ncert = /a\nkey = /b\n",
 	 "D/c.conf:3: [cert.a] ttl: must be longer than 0s\n"},
+	{"vault-pki without mount, role or address", "[cert.a]\nissuer = vault-pki\ncommon_name = a\ncert = /a\nkey = /b\n",
+	 "D/c.conf:1: [cert.a] mount: required with issuer = vault-pki\n"
+	 "D/c.conf:1: [cert.a] role: required with issuer = vault-pki\n"
+	 "D/c.conf:2: [cert.a] issuer: vault-pki needs [vault] address, which is not set\n"},
+	{"approle needs its files; bad address; insecure warned",
+	 "[vault]\naddress = vault:8200, http://10.0.0.1:8200\nauth_method = approle\ntls_skip_verify = yes\n"
+	 "[cert.a]\nissuer = vault-pki\nmount = pki\nrole = r\ncommon_name = a\ncert = /a\nkey = /b\n",
+	 "D/c.conf: [vault] role_id_file: required with auth_method = approle\n"
+	 "D/c.conf: [vault] secret_id_file: required with auth_method = approle\n"
+	 "D/c.conf:2: [vault] address: \"vault:8200\" is not an http:// or https:// URL\n"
+	 "D/c.conf:2: warning: [vault] address: \"http://10.0.0.1:8200\" is plain HTTP: the token crosses the network in clear\n"
+	 "D/c.conf:4: warning: [vault] tls_skip_verify: Vault's TLS certificate will not be verified; anyone on the path can impersonate Vault\n"},
+	{"jwt needs role and jwt_file", "[vault]\naddress = https://v:8200\nauth_method = jwt\n",
+	 "D/c.conf: [vault] role: required with auth_method = jwt\n"
+	 "D/c.conf: [vault] jwt_file: required with auth_method = jwt\n"
+	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"},
 	{"bad cert name", "[cert.a/b]\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
 	 "D/c.conf:1: invalid character in section name (allowed: letters, digits, _ . -)\n"},
@@ -368,10 +384,11 @@ END_TEST
 /* ---------------------------------------------------------------- docs */
 
 static const char *const md_heading[CONF_SEC_COUNT] = {
-	"## [certd]", "## [local_ca]", "## [cert.NAME]", "## [cert.NAME.output.OUT]",
+	"## [certd]", "## [local_ca]", "## [vault]", "## [cert.NAME]", "## [cert.NAME.output.OUT]",
 };
 static const char *const man_heading[CONF_SEC_COUNT] = {
-	".SS \"[certd]\"", ".SS \"[local_ca]\"", ".SS \"[cert.NAME]\"", ".SS \"[cert.NAME.output.OUT]\"",
+	".SS \"[certd]\"", ".SS \"[local_ca]\"", ".SS \"[vault]\"", ".SS \"[cert.NAME]\"",
+	".SS \"[cert.NAME.output.OUT]\"",
 };
 
 /* "sec:key\n" lines of the schema, sorted by the table's order. */

@@ -57,6 +57,7 @@ struct result {
 	long retry_after;
 	int curl_code;
 	unsigned redirects;
+	char *location;
 	char error[sizeof(((struct err *)0)->msg)];
 };
 
@@ -376,6 +377,7 @@ result_free(struct result *r)
 {
 	free(r->body);
 	free(r->content_type);
+	free(r->location);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -396,6 +398,7 @@ done_cb(struct http_response *resp, void *arg)
 	r->retry_after = resp->retry_after;
 	r->curl_code = resp->curl_code;
 	r->redirects = resp->redirects;
+	r->location = resp->location != NULL ? xstrdup(resp->location) : NULL;
 	memcpy(r->error, resp->error.msg, sizeof(r->error));
 }
 
@@ -877,7 +880,8 @@ START_TEST(test_redirect_secret_headers)
 }
 END_TEST
 
-/* 303 is not followed; nor is 307 with max_redirects < 0. */
+/* 303 is not followed; nor is 307 with max_redirects < 0.  Either way
+ * the Location comes back for the caller. */
 START_TEST(test_redirect_not_followed)
 {
 	struct http_request req = {0};
@@ -890,6 +894,7 @@ START_TEST(test_redirect_not_followed)
 	ck_assert_int_eq(r.outcome, HTTP_OUTCOME_OK);
 	ck_assert_int_eq(r.status, _i == 0 ? 303 : 307);
 	ck_assert_uint_eq(r.redirects, 0);
+	ck_assert_pstr_eq(r.location, redirect_to);
 	result_free(&r);
 	free((char *)req.url);
 }

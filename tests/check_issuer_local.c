@@ -110,7 +110,7 @@ START_TEST(test_first_use_creates_ca_and_signs)
 
 	/* Nothing exists before the first request; no CA verifies anything. */
 	ck_assert_int_eq(stat(ca_dir, &st), -1);
-	anchors = issuer_anchors(iss);
+	anchors = issuer_anchors(iss, NULL);
 	ck_assert_ptr_nonnull(anchors);
 	ck_assert_int_eq(sk_X509_num(anchors), 0);
 	x509_chain_free(anchors);
@@ -136,7 +136,7 @@ START_TEST(test_first_use_creates_ca_and_signs)
 	ck_assert_ptr_nonnull(log);
 	ck_assert_msg(strstr(log, serial) != NULL && strstr(log, " web\n") != NULL, "log: %s", log);
 	/* now the CA verifies its certificates */
-	anchors = issuer_anchors(iss);
+	anchors = issuer_anchors(iss, NULL);
 	ck_assert_int_eq(sk_X509_num(anchors), 1);
 	ck_assert_int_eq(x509_verify_chain(o.res->cert, NULL, anchors, 0, &e), 0);
 	x509_chain_free(anchors);

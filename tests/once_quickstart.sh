@@ -58,7 +58,7 @@ assert_eq "$after" "$before" "mtimes after a second --once"
 
 step "--force re-issues"
 run_certd "$T/once3.log" --once --force -c "$conf" || fail "--force failed: $(cat "$T/once3.log")"
-assert_contains "$T/once3.log" "re-issuing as forced"
+assert_contains "$T/once3.log" "re-issuing: forced"
 serial2=$(serial_of "$out/quickstart.crt")
 assert_ne "$serial2" "$serial1" "serial after --force"
 "$OPENSSL" verify -CAfile "$ca" "$out/fullchain.pem" >/dev/null 2>&1 || fail "verify after --force"

@@ -35,6 +35,8 @@
 #include <openssl/ssl.h>
 
 #include "buf.h"
+#include <openssl/bn.h>
+
 #include "vs.h"
 #include "xalloc.h"
 
@@ -181,10 +183,18 @@ log_request(struct vs_req *r)
 	if (r->peer != NULL) {
 		char *cn = vs_name_cn(X509_get_subject_name(r->peer));
 
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(r->peer), NULL);
+		char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
 		json_object_set_new(rec, "client_cert", json_string(cn));
+		/* Upper-case hex as `openssl x509 -serial` prints it. */
+		json_object_set_new(rec, "client_cert_serial", hex ? json_string(hex) : json_null());
+		OPENSSL_free(hex);
+		BN_free(bn);
 		free(cn);
 	} else {
 		json_object_set_new(rec, "client_cert", json_null());
+		json_object_set_new(rec, "client_cert_serial", json_null());
 	}
 	ns = evhttp_find_header(hdrs, "X-Vault-Namespace");
 	json_object_set_new(rec, "namespace", ns ? json_string(ns) : json_null());
