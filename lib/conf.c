@@ -811,7 +811,8 @@ validate_vault(struct loader *ld, const struct conf *c)
 		const char *a = v->address.v[i];
 		if (strncmp(a, "https://", 8) != 0 && strncmp(a, "http://", 7) != 0)
 			vault_diag(ld, c, "address", 0, "\"%s\" is not an http:// or https:// URL", a);
-		else if (strncmp(a, "http://", 7) == 0)
+		else if (strncmp(a, "http://", 7) == 0 && strncmp(a + 7, "127.", 4) != 0 &&
+			 strncmp(a + 7, "localhost", 9) != 0 && strncmp(a + 7, "[::1]", 5) != 0)
 			vault_diag(ld, c, "address", 1,
 				   "\"%s\" is plain HTTP: the token crosses the network in clear", a);
 	}

@@ -9,6 +9,9 @@
 
 #define BACKOFF_BASE 30
 #define BACKOFF_MAX 3600
+/* Nothing valid is in place: the service is already broken, so retry
+ * within minutes, not within the hour. */
+#define BACKOFF_MAX_EXPIRED 300
 
 time_t
 sched_renew_time(const struct sched_policy *p, time_t not_before, time_t not_after, double rnd)
@@ -48,6 +51,8 @@ sched_backoff(unsigned failures, int64_t remaining, double rnd)
 		ceiling *= 2;
 	if (remaining > 0 && remaining / 10 < cap)
 		cap = remaining / 10;
+	if (remaining <= 0)
+		cap = BACKOFF_MAX_EXPIRED;
 	if (ceiling > cap)
 		ceiling = cap;
 	if (rnd < 0)

@@ -26,8 +26,8 @@ time_t sched_renew_time(const struct sched_policy *p, time_t not_before, time_t 
 /* Delay before retry number `failures` (1 for the first retry) when the
  * current certificate has `remaining` seconds of validity (<= 0: expired or
  * missing).  Exponential from 30 s with full jitter, the ceiling capped at
- * min(1 h, 10% of remaining) so retries get more frequent as expiry nears,
- * and never below 1 s. */
+ * min(1 h, 10% of remaining) so retries get more frequent as expiry nears
+ * (5 min when nothing valid is in place), and never below 1 s. */
 int64_t sched_backoff(unsigned failures, int64_t remaining, double rnd);
 
 /* A stable number in [0, 1) derived from bytes (e.g. a certificate's

@@ -717,7 +717,11 @@ login_jwt(struct vault *v)
 			   a->cfg->role == NULL ? "role" : "jwt_file");
 		return;
 	}
-	rc = read_cred("jwt_file", a->jwt_file, true, &jwt, NULL, &e);
+	/* The kubelet projects service-account tokens 0644 (0640 with an
+	 * fsGroup) and owns them: the file's mode is not ours to demand.
+	 * A JWT certd is handed by other means must be private. */
+	rc = read_cred("jwt_file", a->jwt_file, a->cfg->method != VAULT_AUTH_KUBERNETES, &jwt, NULL,
+		       &e);
 	if (rc < 0) {
 		login_fail(v, cred_errno_class(rc), NULL, "%s", e.msg);
 		return;

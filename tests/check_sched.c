@@ -49,7 +49,7 @@ static const struct {
 	{"second retry doubles", 2, 30 * 86400, 0.999999, 59},
 	{"capped at one hour", 20, 30 * 86400, 0.999999, 3599},
 	{"capped at 10% of remaining", 20, 1000, 0.999999, 99},
-	{"expired: one hour cap", 20, 0, 0.5, 1800},
+	{"expired: five minute cap", 20, 0, 0.5, 150},
 	{"never below a second", 1, 30 * 86400, 0.0, 1},
 	{"tiny remaining", 5, 5, 0.9, 1},
 };
