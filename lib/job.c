@@ -74,7 +74,38 @@ struct job {
 	struct err keygen_err;
 
 	bool warned;  /* the CA's last warning was logged; not repeated each pass */
+	struct job_known known;  /* see job_set_known() */
 };
+
+static void
+remember_verified(struct job *j)
+{
+	memcpy(j->known.pair, j->report.pair_sha256, sizeof(j->known.pair));
+	memcpy(j->known.serial, j->report.serial, sizeof(j->known.serial));
+	j->known.not_before = j->report.not_before;
+	j->known.not_after = j->report.not_after;
+}
+
+/* SHA-256 of a followed by b, as 64 hex characters. */
+static void
+pair_hash(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	size_t i;
+
+	out[0] = '\0';
+	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, a, alen) || !EVP_DigestUpdate(ctx, b, blen) ||
+	    !EVP_DigestFinal_ex(ctx, md, &len)) {
+		EVP_MD_CTX_free(ctx);
+		return;
+	}
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
 
 static struct x509_names
 requested_names(const struct conf_cert *cc)
@@ -96,26 +127,30 @@ policy(const struct conf_cert *cc)
 	return (struct sched_policy){cc->renew_before, cc->renew_at_percent, cc->jitter_percent};
 }
 
-/* The jitter of a certificate comes from its fingerprint: stable across
- * restarts, different between certificates and hosts. */
-static time_t
-renew_time(const struct conf_cert *cc, X509 *cert, time_t nb, time_t na)
+/* The jitter of a certificate comes from the hash of its (cert, key) pair:
+ * stable across restarts, different between certificates and hosts, and
+ * known without parsing anything. */
+static void
+set_renew_at(struct job_report *r, const struct conf_cert *cc)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	unsigned int len = 0;
+	unsigned char bytes[7] = {0};
 	struct sched_policy p = policy(cc);
+	size_t i;
 
-	if (!X509_digest(cert, EVP_sha256(), md, &len))
-		len = 0;
-	return sched_renew_time(&p, nb, na, sched_stable_rnd(md, len));
+	for (i = 0; i < sizeof(bytes) && r->pair_sha256[2 * i] != '\0'; i++) {
+		unsigned v = 0;
+		sscanf(r->pair_sha256 + 2 * i, "%2x", &v);
+		bytes[i] = (unsigned char)v;
+	}
+	r->renew_at = sched_renew_time(&p, r->not_before, r->not_after,
+				       sched_stable_rnd(bytes, sizeof(bytes)));
 }
 
 static void
-fill_current(struct job_report *r, const struct conf_cert *cc, X509 *cert)
+fill_current(struct job_report *r, X509 *cert)
 {
 	if (x509_lifetime(cert, &r->not_before, &r->not_after, NULL) < 0)
 		return;
-	r->renew_at = renew_time(cc, cert, r->not_before, r->not_after);
 	x509_serial_string(cert, r->serial, sizeof(r->serial));
 }
 
@@ -175,7 +210,34 @@ load_pem_file(const char *path, struct buf *b, struct err *e)
 	return fsutil_read_file(path, PEM_FILE_MAX, b, e);
 }
 
-/* Decide from the files in place.  why explains any verdict but VALID. */
+/* Due or valid, from the facts in the report. */
+static enum verdict
+judge_time(struct job *j, time_t now, char *why, size_t whylen)
+{
+	char left[32];
+
+	set_renew_at(&j->report, j->cc);
+	if (now < j->report.not_before || now >= j->report.not_after) {
+		snprintf(why, whylen, "%s", now < j->report.not_before ? "not valid yet" : "expired");
+		return V_INVALID;
+	}
+	if (now >= j->report.renew_at) {
+		duration_format((int64_t)(j->report.not_after - now), left, sizeof(left));
+		snprintf(why, whylen, "due for renewal (expires in %s)", left);
+		return V_DUE;
+	}
+	return V_VALID;
+}
+
+/*
+ * Decide from the files in place.  why explains any verdict but VALID.
+ *
+ * Fast path: when the (cert, key) files hash to a pair this job verified
+ * before (in this process, or as recorded in the state for the current
+ * request), the facts of that verification stand and nothing is parsed.
+ * Otherwise: parse, match key and certificate, check the key's mode and
+ * type, the chain against the issuer's CA, the names and the lifetime.
+ */
 static enum verdict
 assess(struct job *j, char *why, size_t whylen)
 {
@@ -196,11 +258,6 @@ assess(struct job *j, char *why, size_t whylen)
 		snprintf(why, whylen, "%s", v == V_MISSING ? "no certificate yet" : e.msg);
 		goto out;
 	}
-	if (x509_cert_from_pem(cb.data, cb.len, &cert, &e) < 0) {
-		snprintf(why, whylen, "%s: %s", cc->cert_path, e.msg);
-		goto out;
-	}
-	fill_current(&j->report, cc, cert);
 	if (lstat(cc->key_path, &st) < 0) {
 		snprintf(why, whylen, "%s: cannot read the key: %s", cc->key_path, strerror(errno));
 		goto out;
@@ -209,6 +266,7 @@ assess(struct job *j, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot read the key: %s", e.msg);
 		goto out;
 	}
+	pair_hash(cb.data, cb.len, kb.data ? kb.data : "", kb.len, j->report.pair_sha256);
 	if ((st.st_mode & 07777 & ~cc->key_mode) != 0) {
 		/* A key that was readable by more than intended is treated as
 		 * exposed: replace it, with a new key, rather than chmod it. */
@@ -216,6 +274,20 @@ assess(struct job *j, char *why, size_t whylen)
 			 (unsigned)(st.st_mode & 07777), (unsigned)cc->key_mode);
 		goto out;
 	}
+	if (j->known.pair[0] != '\0' && strcmp(j->known.pair, j->report.pair_sha256) == 0 &&
+	    j->known.not_after != 0) {
+		snprintf(j->report.serial, sizeof(j->report.serial), "%s", j->known.serial);
+		j->report.not_before = j->known.not_before;
+		j->report.not_after = j->known.not_after;
+		v = judge_time(j, now, why, whylen);
+		goto out;
+	}
+	if (x509_cert_from_pem(cb.data, cb.len, &cert, &e) < 0) {
+		snprintf(why, whylen, "%s: %s", cc->cert_path, e.msg);
+		goto out;
+	}
+	fill_current(&j->report, cert);
+	set_renew_at(&j->report, cc);
 	if (x509_key_from_pem(kb.data, kb.len, &key, &e) < 0) {
 		snprintf(why, whylen, "%s: %s", cc->key_path, e.msg);
 		goto out;
@@ -246,15 +318,12 @@ assess(struct job *j, char *why, size_t whylen)
 		snprintf(why, whylen, "names changed: %s", e.msg);
 		goto out;
 	}
-	if (now >= j->report.renew_at) {
-		char left[32];
-		duration_format((int64_t)(j->report.not_after - now), left, sizeof(left));
-		snprintf(why, whylen, "due for renewal (expires in %s)", left);
-		v = V_DUE;
-		goto out;
-	}
-	v = V_VALID;
+	v = judge_time(j, now, why, whylen);
 out:
+	if (v == V_VALID || v == V_DUE)
+		remember_verified(j);
+	else
+		j->report.pair_sha256[0] = '\0';
 	buf_free(&cb);
 	buf_free_secret(&kb);
 	buf_free(&chb);
@@ -303,13 +372,18 @@ verify_and_publish(struct job *j, struct issuer_result *res)
 			return;
 		}
 	}
+	/* cert is the first output and key the last (conf_cert_paths order). */
+	pair_hash(out.files[0].data, out.files[0].len, out.files[out.n - 1].data,
+		  out.files[out.n - 1].len, j->report.pair_sha256);
 	if (publish_set(out.files, out.n, &pr, &e) < 0) {
 		render_out_free(&out);
 		fail(j, JOB_FAILED, "publish: %s", e.msg);
 		return;
 	}
 	render_out_free(&out);
-	fill_current(&j->report, cc, res->cert);
+	fill_current(&j->report, res->cert);
+	set_renew_at(&j->report, cc);
+	remember_verified(j);
 	gmtime_r(&j->report.not_after, &tm);
 	strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%SZ", &tm);
 	duration_format((int64_t)(j->report.not_after - now), left, sizeof(left));
@@ -466,6 +540,15 @@ job_run(struct job *j, enum job_mode mode, const char *force_why)
 		return;
 	}
 	j->task = worker_submit(j->worker, keygen_work, keygen_done, keygen_discard, j);
+}
+
+void
+job_set_known(struct job *j, const struct job_known *k)
+{
+	if (k == NULL)
+		memset(&j->known, 0, sizeof(j->known));
+	else
+		j->known = *k;
 }
 
 bool

@@ -179,6 +179,7 @@ record_to_json(const struct state_record *r)
 	set_new(o, "not_before", json_integer(r->not_before));
 	set_new(o, "not_after", json_integer(r->not_after));
 	set_new(o, "request_fp", json_text(r->request_fp, sizeof(r->request_fp)));
+	set_new(o, "pair_sha256", json_text(r->pair_sha256, sizeof(r->pair_sha256)));
 	set_new(o, "last_success", json_integer(r->last_success));
 	set_new(o, "last_attempt", json_integer(r->last_attempt));
 	set_new(o, "last_issued", json_integer(r->last_issued));
@@ -312,6 +313,8 @@ record_from_json(const json_t *o, const char *path, struct state_record *r, stru
 	    (rc = get_int(o, path, "not_before", INT64_MIN, INT64_MAX, &r->not_before, e)) != 0 ||
 	    (rc = get_int(o, path, "not_after", INT64_MIN, INT64_MAX, &r->not_after, e)) != 0 ||
 	    (rc = get_str(o, path, "request_fp", r->request_fp, sizeof(r->request_fp),
+			  false, e)) != 0 ||
+	    (rc = get_str(o, path, "pair_sha256", r->pair_sha256, sizeof(r->pair_sha256),
 			  false, e)) != 0 ||
 	    (rc = get_int(o, path, "last_success", INT64_MIN, INT64_MAX, &r->last_success, e)) != 0 ||
 	    (rc = get_int(o, path, "last_attempt", INT64_MIN, INT64_MAX, &r->last_attempt, e)) != 0 ||

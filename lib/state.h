@@ -28,6 +28,8 @@ struct state_record {
 	int64_t not_before;        /* unix seconds, 0 when none */
 	int64_t not_after;
 	char request_fp[65];       /* state_request_fingerprint() when it was issued */
+	char pair_sha256[65];      /* SHA-256 of the cert file then the key file as
+				    * published and verified; "" when unknown */
 	int64_t last_success;      /* last pass that ended with a valid set in place */
 	int64_t last_attempt;
 	int64_t last_issued;       /* last issuance (the loop guard looks at it) */
