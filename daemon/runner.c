@@ -224,7 +224,10 @@ update_state(struct slot *s, const struct job_report *rep)
 		s->st.issued_total++;
 		/* fall through */
 	case JOB_UNCHANGED:
-		memcpy(s->st.request_fp, s->fp, sizeof(s->st.request_fp));
+		/* An unchanged set does not apply a changed request: the old
+		 * fingerprint stays until an issuance for the new one. */
+		if (s->st.request_fp[0] == '\0')
+			memcpy(s->st.request_fp, s->fp, sizeof(s->st.request_fp));
 		memcpy(s->st.pair_sha256, rep->pair_sha256, sizeof(s->st.pair_sha256));
 		s->st.last_success = now;
 		s->st.failures = 0;
@@ -236,6 +239,7 @@ update_state(struct slot *s, const struct job_report *rep)
 	case JOB_REJECTED:
 	default:
 		s->st.failures++;
+		s->failures_total++;
 		snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", rep->reason);
 		break;
 	}
@@ -307,6 +311,22 @@ on_report(struct job *j, const struct job_report *rep, void *arg)
 		runner_apply_reload(r);
 }
 
+static bool
+request_changed(const struct slot *s)
+{
+	return s->st.request_fp[0] != '\0' && strcmp(s->st.request_fp, s->fp) != 0;
+}
+
+/* A pass for s: forced while a changed request has not been issued yet. */
+static void
+run_due(struct slot *s)
+{
+	if (request_changed(s))
+		request_run(s, JOB_FORCE, "the request in the configuration changed");
+	else
+		request_run(s, JOB_IF_DUE, NULL);
+}
+
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -315,7 +335,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	s->next_at = 0;
-	request_run(s, JOB_IF_DUE, NULL);
+	run_due(s);
 }
 
 void
@@ -331,10 +351,8 @@ first_run(struct slot *s, bool force)
 {
 	if (force)
 		request_run(s, JOB_FORCE, NULL);
-	else if (s->st.request_fp[0] != '\0' && strcmp(s->st.request_fp, s->fp) != 0)
-		request_run(s, JOB_FORCE, "the request in the configuration changed");
 	else
-		request_run(s, JOB_IF_DUE, NULL);
+		run_due(s);
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -567,13 +585,12 @@ runner_apply_reload(struct runner *r)
 		}
 		s->last = o->last;
 		s->renew_at = o->renew_at;
-		if (strcmp(o->fp, s->fp) != 0) {
-			request_run(s, JOB_FORCE, "the request in the configuration changed");
-		} else if (o->next_at != 0) {
+		s->failures_total = o->failures_total;
+		if (strcmp(o->fp, s->fp) != 0 || o->next_at == 0) {
+			run_due(s);
+		} else {
 			s->next_at = o->next_at;
 			schedule(s, (int64_t)(o->next_at - now));
-		} else {
-			request_run(s, JOB_IF_DUE, NULL);
 		}
 	}
 	for (k = 0; k < n_old; k++) {
@@ -592,7 +609,7 @@ runner_apply_reload(struct runner *r)
 	runner_notify_status(r, true);
 }
 
-void
+int
 runner_request_reload(struct runner *r)
 {
 	struct diag d = DIAG_INIT;
@@ -611,7 +628,7 @@ runner_request_reload(struct runner *r)
 			  d.errors);
 		diag_free(&d);
 		sd_notify(0, "READY=1");
-		return;
+		return -1;
 	}
 	diag_free(&d);
 	conf_free(r->reload);
@@ -621,6 +638,7 @@ runner_request_reload(struct runner *r)
 	else
 		log_info(NULL, "new configuration valid; applied when the %zu pass(es) in progress end",
 			 r->running);
+	return 0;
 }
 
 static void

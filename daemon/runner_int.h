@@ -29,6 +29,7 @@ struct slot {
 	time_t next_at;           /* when the timer fires; 0: not scheduled */
 	time_t renew_at;          /* renewal time of the certificate in place */
 	enum job_result last;
+	unsigned long long failures_total;  /* failed passes since start (metrics) */
 	bool reported;            /* has finished at least one pass */
 	bool busy;
 	bool queued;
@@ -86,7 +87,9 @@ struct runner {
 /* runner.c */
 void runner_format_when(time_t t, char *out, size_t len);
 void runner_renew(struct slot *s, bool force);
-void runner_request_reload(struct runner *r);
+/* Load the config file again; 0 when it is valid (applied now or when the
+ * passes in progress end), -1 when it has errors (logged; nothing changes). */
+int runner_request_reload(struct runner *r);
 void runner_apply_reload(struct runner *r);
 void runner_slot_fini(struct slot *s);
 

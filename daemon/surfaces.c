@@ -196,7 +196,9 @@ on_control(const json_t *req, uid_t peer, void *arg)
 		return json_pack("{s:b, s:s}", "ok", 1, "state", slot_state(s));
 	}
 	if (strcmp(cmd, "reload") == 0) {
-		runner_request_reload(r);
+		if (runner_request_reload(r) < 0)
+			return error_reply("the configuration has errors (see the daemon's log); kept the running one:",
+					   r->config_path);
 		return json_pack("{s:b}", "ok", 1);
 	}
 	return error_reply("unknown command (status, renew, reload):", cmd);
@@ -228,10 +230,15 @@ render_metrics(struct buf *out, void *arg)
 		metrics_sample(out, "certd_cert_last_success_seconds",
 			       (double)r->slots[i].st.last_success, "name", r->slots[i].cc->name, NULL);
 	metrics_header(out, "certd_cert_renewal_failures_total", "counter",
-		       "Consecutive failed passes (reset by a success).");
+		       "Failed passes since the daemon started.");
 	for (i = 0; i < r->n_slots; i++)
 		metrics_sample(out, "certd_cert_renewal_failures_total",
-			       (double)r->slots[i].st.failures, "name", r->slots[i].cc->name, NULL);
+			       (double)r->slots[i].failures_total, "name", r->slots[i].cc->name, NULL);
+	metrics_header(out, "certd_cert_consecutive_failures", "gauge",
+		       "Failed passes since the last success.");
+	for (i = 0; i < r->n_slots; i++)
+		metrics_sample(out, "certd_cert_consecutive_failures", (double)r->slots[i].st.failures,
+			       "name", r->slots[i].cc->name, NULL);
 	metrics_header(out, "certd_cert_issued_total", "counter", "Certificates issued.");
 	for (i = 0; i < r->n_slots; i++)
 		metrics_sample(out, "certd_cert_issued_total", (double)r->slots[i].st.issued_total,

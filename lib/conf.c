@@ -1034,6 +1034,9 @@ next:
 	}
 	validate_paths(&ld, c);
 	validate_vault(&ld, c);
+	if ((c->control_socket_mode & ~0777u) != 0)
+		key_diag(&ld, c->path, "certd", "control_socket_mode",
+			 "only permission bits (at most 0777) apply to a socket");
 	if (c->local_ca.max_in_flight == 0)
 		key_diag(&ld, c->path, "local_ca", "max_in_flight", "must be at least 1");
 	if (c->vault.max_in_flight == 0)

@@ -32,7 +32,7 @@ struct state_record {
 				    * published and verified; "" when unknown */
 	int64_t last_success;      /* last pass that ended with a valid set in place */
 	int64_t last_attempt;
-	int64_t last_issued;       /* last issuance (the loop guard looks at it) */
+	int64_t last_issued;       /* last issuance */
 	uint64_t issued_total;
 	unsigned failures;         /* consecutive failed passes */
 	char last_error[768];      /* reason of the last failure, "" after a success */
