@@ -34,7 +34,7 @@
 #include "ini.h"
 #include "xalloc.h"
 
-#define CONF_FILE_MAX (1024 * 1024)
+#define CONF_FILE_MAX (16 * 1024 * 1024)
 #define TEMPLATE_FILE_MAX (1024 * 1024)
 
 struct raw {
