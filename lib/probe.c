@@ -50,7 +50,7 @@ struct probe {
 	char want_serial[64];
 	long timeout_ms, delay_ms;
 	unsigned attempts;
-	bool bad_request;        /* res already says why */
+	bool fail_early;         /* res already says why: report it */
 
 	enum state state;
 	SSL_CTX *ctx;
@@ -199,10 +199,10 @@ attempt_end(struct probe *p)
 }
 
 static void
-attempt_fail(struct probe *p, enum probe_outcome o, int errnum, const char *fmt, const char *arg)
+attempt_fail(struct probe *p, enum probe_outcome o, int errnum, const char *msg)
 {
 	p->res.outcome = o;
-	err_set(&p->res.error, errnum, fmt, arg);
+	err_set(&p->res.error, errnum, "%s", msg);
 	attempt_end(p);
 }
 
@@ -215,7 +215,7 @@ want_io(struct probe *p, short what)
 	else
 		event_assign(p->io, p->base, p->fd, what, on_io, p);
 	if (p->io == NULL || event_add(p->io, NULL) != 0)
-		attempt_fail(p, PROBE_CONNECT_FAILED, EIO, "%s", "cannot watch the socket");
+		attempt_fail(p, PROBE_CONNECT_FAILED, EIO, "cannot watch the socket");
 }
 
 static void
@@ -225,7 +225,7 @@ compare_leaf(struct probe *p)
 	struct probe_result *r = &p->res;
 
 	if (leaf == NULL) {
-		attempt_fail(p, PROBE_TLS_ERROR, EPROTO, "%s",
+		attempt_fail(p, PROBE_TLS_ERROR, EPROTO,
 			     "handshake completed but no certificate was served");
 		return;
 	}
@@ -233,7 +233,7 @@ compare_leaf(struct probe *p)
 	    x509_serial_string(leaf, r->served_serial, sizeof(r->served_serial)) != 0) {
 		X509_free(leaf);
 		ERR_clear_error();
-		attempt_fail(p, PROBE_TLS_ERROR, EPROTO, "%s",
+		attempt_fail(p, PROBE_TLS_ERROR, EPROTO,
 			     "the served certificate cannot be encoded");
 		return;
 	}
@@ -317,7 +317,7 @@ connected(struct probe *p)
 	if (p->ssl == NULL || SSL_set_fd(p->ssl, p->fd) != 1 ||
 	    (p->sni != NULL && SSL_set_tlsext_host_name(p->ssl, p->sni) != 1)) {
 		ERR_clear_error();
-		attempt_fail(p, PROBE_TLS_ERROR, EIO, "%s", "cannot set up the TLS connection");
+		attempt_fail(p, PROBE_TLS_ERROR, EIO, "cannot set up the TLS connection");
 		return;
 	}
 	SSL_set_connect_state(p->ssl);
@@ -327,10 +327,13 @@ connected(struct probe *p)
 static void
 connect_failed(struct probe *p, int errnum)
 {
-	if (errnum == ECONNREFUSED)
-		attempt_fail(p, PROBE_REFUSED, errnum, "%s", "connection refused");
-	else
-		attempt_fail(p, PROBE_CONNECT_FAILED, errnum, "connect: %s", strerror(errnum));
+	if (errnum == ECONNREFUSED) {
+		attempt_fail(p, PROBE_REFUSED, errnum, "connection refused");
+		return;
+	}
+	p->res.outcome = PROBE_CONNECT_FAILED;
+	err_set(&p->res.error, errnum, "connect: %s", strerror(errnum));
+	attempt_end(p);
 }
 
 static void
@@ -366,7 +369,9 @@ attempt_start(struct probe *p)
 	evtimer_add(p->timer, &tv);
 	p->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd == -1) {
-		attempt_fail(p, PROBE_CONNECT_FAILED, errno, "socket: %s", strerror(errno));
+		p->res.outcome = PROBE_CONNECT_FAILED;
+		err_set(&p->res.error, errno, "socket: %s", strerror(errno));
+		attempt_end(p);
 		return;
 	}
 	if (connect(p->fd, (struct sockaddr *)&p->addr, p->addrlen) == 0) {
@@ -384,22 +389,19 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
-	char ms[32];
-
 	(void)fd;
 	(void)what;
 	switch (p->state) {
 	case ST_IDLE:
-		if (p->bad_request)
+		if (p->fail_early)
 			finish(p);
 		else
 			attempt_start(p);
 		break;
 	case ST_CONNECTING:
 	case ST_HANDSHAKE:
-		snprintf(ms, sizeof(ms), "%ld", p->timeout_ms);
 		p->res.outcome = PROBE_TIMEOUT;
-		err_set(&p->res.error, ETIMEDOUT, "timed out after %s ms %s", ms,
+		err_set(&p->res.error, ETIMEDOUT, "timed out after %ld ms %s", p->timeout_ms,
 			p->state == ST_CONNECTING ? "connecting" : "in the TLS handshake");
 		attempt_end(p);
 		break;
@@ -431,10 +433,12 @@ probe_start(struct event_base *base, const struct probe_request *req, probe_done
 	if (p->timer == NULL)
 		abort();	/* libevent allocation failure, as xmalloc */
 
-	if (!parse_target(p, req->host, req->port) || !set_expected(p, req->expect) ||
-	    !make_ctx(p)) {
+	if (!parse_target(p, req->host, req->port) || !set_expected(p, req->expect)) {
 		p->res.outcome = PROBE_BAD_REQUEST;
-		p->bad_request = true;
+		p->fail_early = true;
+	} else if (!make_ctx(p)) {
+		p->res.outcome = PROBE_TLS_ERROR;
+		p->fail_early = true;
 	}
 	/* Even a bad request is answered from the loop, never from here. */
 	evtimer_add(p->timer, &now);
