@@ -222,6 +222,8 @@ update_state(struct slot *s, const struct job_report *rep)
 	case JOB_ISSUED:
 		s->st.last_issued = now;
 		s->st.issued_total++;
+		/* Issued for the request as it is now. */
+		memcpy(s->st.request_fp, s->fp, sizeof(s->st.request_fp));
 		/* fall through */
 	case JOB_UNCHANGED:
 		/* An unchanged set does not apply a changed request: the old

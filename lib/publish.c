@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "publish.h"
+#include "publish_int.h"
 #include "xalloc.h"
 
 /* Bytes of the target's name kept in its temporary's name, so that
@@ -71,9 +72,8 @@ check_file(const struct publish_file *f, struct err *e)
 	return 0;
 }
 
-/* The directory part of an absolute path, without trailing slashes. */
-static char *
-dir_of(const char *path)
+char *
+publish_dir_of(const char *path)
 {
 	size_t n = (size_t)(strrchr(path, '/') - path);
 
@@ -82,10 +82,10 @@ dir_of(const char *path)
 	return n == 0 ? xstrdup("/") : xstrndup(path, n);
 }
 
-/* Refuse to replace what is not a file.  A symlink is allowed: rename(2)
- * replaces the link itself, which is what a config naming that path means. */
-static int
-check_target(const char *path, struct err *e)
+/* A symlink is allowed: rename(2) replaces the link itself, which is what a
+ * config naming that path means. */
+int
+publish_check_target(const char *path, struct err *e)
 {
 	struct stat st;
 	int errnum;
@@ -134,11 +134,8 @@ id_or_minus_one(uintmax_t id, uintmax_t none)
 	return id == none ? -1 : (intmax_t)id;
 }
 
-/* Create, fill and close the temporary for f in dir.  On success *tmp_out is
- * its path (caller frees and eventually renames or unlinks it); on failure
- * nothing is left on disk. */
-static int
-stage(const struct publish_file *f, const char *dir, char **tmp_out, struct err *e)
+int
+publish_stage(const struct publish_file *f, const char *dir, char **tmp_out, struct err *e)
 {
 	const char *base = strrchr(f->path, '/') + 1;
 	size_t keep = strlen(base);
@@ -281,17 +278,13 @@ rename_failed(const struct publish_file *files, const struct staged *s, size_t k
 }
 
 int
-publish_set(const struct publish_file *files, size_t n, struct publish_result *res,
-	    struct err *e)
+publish_check_set(const struct publish_file *files, size_t n, struct err *e)
 {
-	struct publish_result r = {0, 0};
-	struct staged *s = NULL;
 	size_t i, j;
-	int rc = 0;
+	int rc;
 
 	if (n > 0 && files == NULL)
 		return err_set(e, EINVAL, "no files given");
-	/* Reject a bad set before touching the file system. */
 	for (i = 0; i < n; i++) {
 		if ((rc = check_file(&files[i], e)) != 0)
 			return rc;
@@ -300,23 +293,39 @@ publish_set(const struct publish_file *files, size_t n, struct publish_result *r
 				return err_set(e, EINVAL, "%s: appears twice in one set",
 					       files[i].path);
 	}
+	return 0;
+}
+
+int
+publish_set(const struct publish_file *files, size_t n, struct publish_result *res,
+	    struct err *e)
+{
+	struct publish_result r = {0, 0};
+	struct staged *s = NULL;
+	size_t i;
+	int rc = 0;
+
+	/* Reject a bad set before touching the file system. */
+	if ((rc = publish_check_set(files, n, e)) != 0)
+		return rc;
 
 	s = xcalloc(n, sizeof(*s));
 	for (i = 0; i < n; i++) {
-		s[i].dir = dir_of(files[i].path);
+		s[i].dir = publish_dir_of(files[i].path);
 		if (publish_is_current(&files[i])) {
 			r.unchanged++;
 			continue;
 		}
-		if ((rc = check_target(files[i].path, e)) != 0)
+		if ((rc = publish_check_target(files[i].path, e)) != 0)
 			goto out;
-		if ((rc = stage(&files[i], s[i].dir, &s[i].tmp, e)) != 0)
+		if ((rc = publish_stage(&files[i], s[i].dir, &s[i].tmp, e)) != 0)
 			goto out;
 	}
 
 	/* Every temporary is complete: only now replace targets, in order.  A
 	 * failure part-way leaves the earlier targets replaced; the intent
-	 * record (not here) is what lets a later run finish or report it. */
+	 * record of publish_set_durable (publish_gen.c) is what lets a later
+	 * run finish or undo it. */
 	for (i = 0; i < n; i++) {
 		if (s[i].tmp == NULL)
 			continue;
