@@ -38,11 +38,14 @@
 #include "control.h"
 #include "diag.h"
 #include "duration.h"
+#include "fsutil.h"
 #include "http.h"
 #include "issuer.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "publish.h"
+#include "reload.h"
 #include "runner.h"
 #include "runner_int.h"
 #include "sched.h"
@@ -203,6 +206,7 @@ unchanged_pass(const struct slot *s, const struct job_report *rep)
 	return rep->result == JOB_UNCHANGED && s->st.failures == 0 &&
 	       strcmp(s->st.serial, rep->serial) == 0 &&
 	       strcmp(s->st.pair_sha256, rep->pair_sha256) == 0 &&
+	       strcmp(s->st.delivered_sha256, rep->delivered_sha256) == 0 &&
 	       strcmp(s->st.request_fp, s->fp) == 0;
 }
 
@@ -213,6 +217,7 @@ update_state(struct slot *s, const struct job_report *rep)
 	bool quiet = unchanged_pass(s, rep);
 
 	s->st.last_attempt = now;
+	memcpy(s->st.delivered_sha256, rep->delivered_sha256, sizeof(s->st.delivered_sha256));
 	if (rep->not_after != 0) {
 		snprintf(s->st.serial, sizeof(s->st.serial), "%s", rep->serial);
 		s->st.not_before = rep->not_before;
@@ -397,6 +402,10 @@ issuers_init(struct runner *r, const struct conf *c)
 	struct vault_config *vc = &r->vault_cfg;
 	struct err e = {{0}};
 
+	if (r->http == NULL)
+		r->http = http_new(r->base);
+	if (r->reloader == NULL)
+		r->reloader = reload_ctx_new(r->base, r->http);
 	issuer_local_new(r->base, c->state_dir, &c->local_ca, &r->local, &e);
 	r->lanes[0].name = "local";
 	r->lanes[0].max = c->local_ca.max_in_flight;
@@ -428,8 +437,6 @@ issuers_init(struct runner *r, const struct conf *c)
 	vc->auth.jwt_file = cv->jwt_file;
 	if (cv->tls_skip_verify)
 		log_warning(NULL, "vault: tls_skip_verify is set: Vault's certificate is not verified");
-	if (r->http == NULL)
-		r->http = http_new(r->base);
 	r->vault = vault_new(r->base, r->http, vc);
 	vault_set_event_cb(r->vault, on_vault_event, r);
 	r->vault_pki = issuer_vault_new(r->base, r->vault);
@@ -468,23 +475,33 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 static void
 slot_init(struct runner *r, struct slot *s, const struct conf_cert *cc)
 {
+	struct job_env env = {r->base, r->worker, r->reloader, r->vault, r->conf->state_dir};
+	enum publish_recovery rec;
 	struct err e = {{0}};
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->r = r;
 	s->cc = cc;
+	/* A set left half-published by a crash is finished or undone before
+	 * anything judges the files. */
+	if (publish_recover(r->conf->state_dir, cc->name, &rec, &e) < 0)
+		log_error(cc->name, "recovering an interrupted publication: %s", e.msg);
+	else if (rec != PUBLISH_RECOVERY_NOTHING)
+		log_warning(cc->name, "an interrupted publication was found and %s",
+			    publish_recovery_str(rec));
 	state_request_fingerprint(cc, s->fp);
 	rc = state_load(r->conf->state_dir, cc->name, &s->st, &e);
 	if (rc < 0 && rc != -ENOENT)
 		log_warning(cc->name, "ignoring its saved state: %s", e.msg);
-	s->job = job_new(cc, issuer_for(r, cc), r->worker, r->base, on_report, s);
+	s->job = job_new(cc, issuer_for(r, cc), &env, on_report, s);
 	/* Only a pair published for the request we have now counts as verified. */
 	if (strcmp(s->st.request_fp, s->fp) == 0 && s->st.pair_sha256[0] != '\0') {
 		struct job_known k = {.not_before = (time_t)s->st.not_before,
 				      .not_after = (time_t)s->st.not_after};
 		memcpy(k.pair, s->st.pair_sha256, sizeof(k.pair));
 		memcpy(k.serial, s->st.serial, sizeof(k.serial));
+		memcpy(k.delivered, s->st.delivered_sha256, sizeof(k.delivered));
 		job_set_known(s->job, &k);
 	}
 	s->timer = evtimer_new(r->base, on_timer, s);
@@ -506,9 +523,16 @@ runner_slot_fini(struct slot *s)
 static int
 runner_init(struct runner *r, const struct conf *c, bool once)
 {
+	struct err e = {{0}};
+
 	memset(r, 0, sizeof(*r));
 	r->conf = c;
 	r->once = once;
+	/* The state directory: records, previous generations, the local CA. */
+	if (fsutil_mkdir_p(c->state_dir, 0700, &e) < 0) {
+		log_error(NULL, "state_dir: %s", e.msg);
+		return -1;
+	}
 	if (evthread_use_pthreads() < 0) {
 		log_error(NULL, "libevent has no thread support");
 		return -1;
@@ -544,6 +568,7 @@ runner_fini(struct runner *r)
 	/* After the jobs: a job freed mid-keygen is released by the pool. */
 	worker_free(r->worker);
 	issuers_fini(r);
+	reload_ctx_free(r->reloader);
 	http_free(r->http);
 	if (r->sigterm != NULL)
 		event_free(r->sigterm);

@@ -65,6 +65,7 @@ struct runner {
 	struct worker *worker;
 	struct issuer *local;
 	struct http *http;
+	struct reload_ctx *reloader;
 	struct vault_config vault_cfg;
 	struct vault *vault;
 	struct issuer *vault_pki;

@@ -700,12 +700,27 @@ classify(const char *s, char **cert, char **out)
 		*cert = xstrdup(p);
 		return CONF_SEC_CERT;
 	}
-	if (!valid_name(p, (size_t)(q - p)) || strncmp(q, ".output.", 8) != 0 ||
-	    !valid_name(q + 8, strlen(q + 8)))
+	static const struct {
+		const char *infix;
+		int kind;
+	} kinds[] = {
+		{".output.", CONF_SEC_OUTPUT},
+		{".reload.", CONF_SEC_RELOAD},
+		{".kv.", CONF_SEC_KV},
+	};
+	size_t k, len;
+
+	if (!valid_name(p, (size_t)(q - p)))
 		return -1;
-	*cert = xstrndup(p, (size_t)(q - p));
-	*out = xstrdup(q + 8);
-	return CONF_SEC_OUTPUT;
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		len = strlen(kinds[k].infix);
+		if (strncmp(q, kinds[k].infix, len) != 0 || !valid_name(q + len, strlen(q + len)))
+			continue;
+		*cert = xstrndup(p, (size_t)(q - p));
+		*out = xstrdup(q + len);
+		return kinds[k].kind;
+	}
+	return -1;
 }
 
 static struct conf_cert *
@@ -762,6 +777,15 @@ key_diagv(struct loader *ld, const char *file, unsigned line, const char *sectio
 	diag_addv(ld->d, warning, r ? r->file : file, r ? r->line : line, section, key, fmt, ap);
 }
 
+static void
+key_diagv2(struct loader *ld, const char *file, unsigned line, const char *section,
+	   const char *key, const char *msg)
+{
+	const struct raw *r = find_raw(ld, section, key);
+
+	diag_add(ld->d, r ? r->file : file, r ? r->line : line, section, key, "%s", msg);
+}
+
 static void __attribute__((format(printf, 5, 6)))
 key_diag(struct loader *ld, const char *file, const char *section, const char *key,
 	 const char *fmt, ...)
@@ -793,6 +817,49 @@ vault_diag(struct loader *ld, const struct conf *c, const char *key, int warning
 	va_start(ap, fmt);
 	key_diagv(ld, c->path, 0, "vault", key, warning, fmt, ap);
 	va_end(ap);
+}
+
+static void
+validate_reload(struct loader *ld, const struct conf_reload *rl, const char *section)
+{
+	static const char *const sigs[] = {"HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "WINCH",
+					   "CONT", "ALRM"};
+	size_t i;
+	bool ok = false;
+
+	if (rl->type_name == NULL)
+		return;
+	switch (rl->type) {
+	case CONF_RELOAD_SIGNAL:
+		for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]) && rl->signal; i++)
+			ok |= strcmp(rl->signal, sigs[i]) == 0;
+		if (!ok)
+			key_diagv2(ld, rl->file, rl->line, section, "signal",
+				   "not a signal certd sends (HUP INT QUIT USR1 USR2 TERM WINCH CONT ALRM)");
+		if (rl->pidfile == NULL && rl->unit == NULL)
+			key_diagv2(ld, rl->file, rl->line, section, "pidfile",
+				   "set pidfile, or unit to signal its main process");
+		break;
+	case CONF_RELOAD_SYSTEMD_UNIT:
+		if (rl->unit == NULL)
+			key_diagv2(ld, rl->file, rl->line, section, "unit", "required with type = systemd_unit");
+		break;
+	case CONF_RELOAD_COMMAND:
+		if (rl->command == NULL || rl->command[0] == '\0')
+			key_diagv2(ld, rl->file, rl->line, section, "command", "required with type = command");
+		else if (!rl->shell && rl->command[0] != '/')
+			key_diagv2(ld, rl->file, rl->line, section, "command",
+				   "the program must be an absolute path (or set shell = true)");
+		break;
+	case CONF_RELOAD_HTTP:
+		if (rl->url == NULL || (strncmp(rl->url, "https://", 8) != 0 &&
+					strncmp(rl->url, "http://", 7) != 0))
+			key_diagv2(ld, rl->file, rl->line, section, "url",
+				   "required with type = http: an http:// or https:// URL");
+		break;
+	default:
+		break;
+	}
 }
 
 /* [vault] is checked only when something uses it. */
@@ -889,6 +956,25 @@ validate_cert(struct loader *ld, const struct conf *c, const struct conf_cert *c
 			cert_diag(ld, cc, section, "trust_anchor", 0, "cannot read %s: %s",
 				  cc->trust_anchor, strerror(errno));
 	}
+	if (cc->n_kv_fields > 0 && cc->kv_path == NULL)
+		cert_diag(ld, cc, section, "kv_path", 0, "required by its [cert.%s.kv.*] sections",
+			  cc->name);
+	if (cc->kv_path != NULL && cc->n_kv_fields == 0)
+		cert_diag(ld, cc, section, "kv_path", 0,
+			  "no [cert.%s.kv.FIELD] section says what to write there", cc->name);
+	if (cc->kv_path != NULL && c->vault.address.n == 0)
+		cert_diag(ld, cc, section, "kv_path", 0, "needs [vault] address, which is not set");
+	if (cc->kv_version != 1 && cc->kv_version != 2)
+		cert_diag(ld, cc, section, "kv_version", 0, "must be 1 or 2");
+	if (cc->probe != NULL) {
+		const char *colon = strrchr(cc->probe, ':');
+		unsigned long port = 0;
+		if (colon == NULL || colon == cc->probe || !parse_uint(colon + 1, 65535, &port) ||
+		    port == 0)
+			cert_diag(ld, cc, section, "probe", 0, "\"%s\" is not host:port", cc->probe);
+	}
+	if (cc->probe_attempts == 0)
+		cert_diag(ld, cc, section, "probe_attempts", 0, "must be at least 1");
 	if (cc->issuer_kind == CONF_ISSUER_LOCAL && cc->ttl > c->local_ca.max_ttl)
 		cert_diag(ld, cc, section, "ttl", 1,
 			  "longer than [local_ca] max_ttl; certificates will be issued for max_ttl");
@@ -944,6 +1030,42 @@ validate_paths(struct loader *ld, const struct conf *c)
 	free(all);
 }
 
+/* A [cert.NAME.reload.ACTION] or [cert.NAME.kv.FIELD] section: appended to
+ * its certificate (sections come sorted, so in name order).  Takes name. */
+static void
+bind_child(struct loader *ld, struct conf *c, int kind, const struct rawsec *sec,
+	   const char *cert_name, char *name)
+{
+	struct conf_cert *cc = cert_by_name(c, cert_name);
+	struct conf_reload *rl;
+	struct conf_kv_field *kf;
+
+	if (cc == NULL) {
+		diag_add(ld->d, sec->file, sec->line, sec->name, NULL,
+			 "belongs to certificate \"%s\", which has no [cert.%s] section", cert_name,
+			 cert_name);
+		free(name);
+		return;
+	}
+	if (kind == CONF_SEC_RELOAD) {
+		cc->reloads = xreallocarray(cc->reloads, cc->n_reloads + 1, sizeof(*cc->reloads));
+		rl = memset(&cc->reloads[cc->n_reloads++], 0, sizeof(*rl));
+		rl->name = name;
+		rl->file = xstrdup(sec->file);
+		rl->line = sec->line;
+		rl->pidfile_uid = (uid_t)-1;
+		bind_section(ld, CONF_SEC_RELOAD, sec->name, rl, rl->file, rl->line);
+		validate_reload(ld, rl, sec->name);
+		return;
+	}
+	cc->kv_fields = xreallocarray(cc->kv_fields, cc->n_kv_fields + 1, sizeof(*cc->kv_fields));
+	kf = memset(&cc->kv_fields[cc->n_kv_fields++], 0, sizeof(*kf));
+	kf->name = name;
+	kf->file = xstrdup(sec->file);
+	kf->line = sec->line;
+	bind_section(ld, CONF_SEC_KV, sec->name, kf, kf->file, kf->line);
+}
+
 /* ------------------------------------------------------------ public */
 
 int
@@ -969,8 +1091,9 @@ conf_load(const char *path, struct conf **out, struct diag *d)
 		kind = classify(ld.secs[i].name, &cert_name, &out_name);
 		if (kind < 0)
 			diag_add(d, ld.secs[i].file, ld.secs[i].line, ld.secs[i].name, NULL,
-				 "unknown section; expected [certd], [local_ca], [vault], [cert.NAME] "
-				 "or [cert.NAME.output.OUT] (NAME: letters, digits, _ -)");
+				 "unknown section; expected [certd], [local_ca], [vault], [cert.NAME], "
+				 "[cert.NAME.output.OUT], [cert.NAME.reload.ACTION] or "
+				 "[cert.NAME.kv.FIELD] (NAME: letters, digits, _ -)");
 		if (kind == CONF_SEC_CERT) {
 			c->certs = xreallocarray(c->certs, c->n_certs + 1, sizeof(*c->certs));
 			cc = memset(&c->certs[c->n_certs++], 0, sizeof(*cc));
@@ -995,7 +1118,13 @@ conf_load(const char *path, struct conf **out, struct diag *d)
 		free(sec);
 	}
 	for (i = 0; i < ld.nsec; i++) {
-		if (classify(ld.secs[i].name, &cert_name, &out_name) != CONF_SEC_OUTPUT)
+		kind = classify(ld.secs[i].name, &cert_name, &out_name);
+		if (kind == CONF_SEC_RELOAD || kind == CONF_SEC_KV) {
+			bind_child(&ld, c, kind, &ld.secs[i], cert_name, out_name);
+			out_name = NULL;
+			goto next;
+		}
+		if (kind != CONF_SEC_OUTPUT)
 			goto next;
 		cc = cert_by_name(c, cert_name);
 		if (cc == NULL) {
@@ -1084,6 +1213,18 @@ conf_free(struct conf *c)
 			free(c->certs[i].outputs[j].file);
 		}
 		free(c->certs[i].outputs);
+		for (j = 0; j < c->certs[i].n_reloads; j++) {
+			free_fields(CONF_SEC_RELOAD, &c->certs[i].reloads[j]);
+			free(c->certs[i].reloads[j].name);
+			free(c->certs[i].reloads[j].file);
+		}
+		free(c->certs[i].reloads);
+		for (j = 0; j < c->certs[i].n_kv_fields; j++) {
+			free_fields(CONF_SEC_KV, &c->certs[i].kv_fields[j]);
+			free(c->certs[i].kv_fields[j].name);
+			free(c->certs[i].kv_fields[j].file);
+		}
+		free(c->certs[i].kv_fields);
 		free_fields(CONF_SEC_CERT, &c->certs[i]);
 		free(c->certs[i].name);
 		free(c->certs[i].file);

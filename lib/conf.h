@@ -14,6 +14,8 @@
  *   [vault]                    the Vault cluster and how certd authenticates to it
  *   [cert.NAME]                one managed certificate
  *   [cert.NAME.output.OUT]     an extra file of that certificate, from a template
+ *   [cert.NAME.reload.ACTION]  what to do once its files are in place (name order)
+ *   [cert.NAME.kv.FIELD]       a field written to Vault KV at kv_path
  */
 #ifndef CERTD_CONF_H
 #define CERTD_CONF_H
@@ -57,6 +59,46 @@ struct conf_output {
 	mode_t mode;
 };
 
+enum conf_reload_type {
+	CONF_RELOAD_SIGNAL = 0,
+	CONF_RELOAD_SYSTEMD_UNIT,
+	CONF_RELOAD_COMMAND,
+	CONF_RELOAD_HTTP,
+};
+
+struct conf_reload {
+	char *name;
+	char *file;
+	unsigned line;
+	char *type_name;
+	int type;                   /* enum conf_reload_type */
+	char *signal;               /* signal: HUP, USR1... */
+	char *pidfile;              /* signal: where the pid is; else the unit's MainPID */
+	char *pidfile_owner_name;
+	uid_t pidfile_uid;          /* who may own the pid file besides root */
+	char *unit;                 /* systemd_unit; signal without pidfile */
+	char *unit_mode_name;
+	int unit_mode;              /* 0 reload, 1 restart, 2 try-reload-or-restart */
+	char *command;              /* command: argv split on blanks, or a shell line */
+	bool shell;
+	char *method_name;          /* http */
+	char *url;
+	char *headers;              /* "Name: value" lines */
+	struct conf_template body;
+	char *body_escape_name;
+	enum tmpl_escape body_escape;
+	char *ca_cert;
+	int64_t timeout;
+};
+
+struct conf_kv_field {
+	char *name;
+	char *file;
+	unsigned line;
+	char *key;                  /* the KV field name, e.g. test.com.crt */
+	struct conf_template template;
+};
+
 struct conf_cert {
 	char *name;
 	char *file;
@@ -93,6 +135,18 @@ struct conf_cert {
 
 	struct conf_output *outputs;
 	size_t n_outputs;
+
+	/* after publication */
+	struct conf_reload *reloads;
+	size_t n_reloads;
+	char *probe;                /* host:port */
+	char *probe_sni;
+	int64_t probe_timeout;
+	unsigned probe_attempts;
+	char *kv_path;              /* Vault KV path (v2: mount/data/...) */
+	unsigned kv_version;
+	struct conf_kv_field *kv_fields;
+	size_t n_kv_fields;
 };
 
 enum conf_issuer_kind {

@@ -15,6 +15,8 @@
 #define V(field) offsetof(struct conf_vault, field)
 #define C(field) offsetof(struct conf_cert, field)
 #define O(field) offsetof(struct conf_output, field)
+#define R(field) offsetof(struct conf_reload, field)
+#define K(field) offsetof(struct conf_kv_field, field)
 
 const struct conf_key conf_keys[] = {
 	/* [certd] */
@@ -140,6 +142,19 @@ const struct conf_key conf_keys[] = {
 	{CONF_SEC_CERT, "jitter_percent", CONF_T_PERCENT, C(jitter_percent), 0, "5", NULL,
 	 CONF_F_DEFAULTABLE, "Renew up to this share of the lifetime earlier, at random, to spread fleets."},
 
+	{CONF_SEC_CERT, "probe", CONF_T_STRING, C(probe), 0, NULL, NULL, 0,
+	 "host:port of a TLS service to check after the reloads: it must serve the new certificate, else the previous set is restored."},
+	{CONF_SEC_CERT, "probe_sni", CONF_T_STRING, C(probe_sni), 0, NULL, NULL, 0,
+	 "Server name sent by the probe (default: none)."},
+	{CONF_SEC_CERT, "probe_timeout", CONF_T_DURATION, C(probe_timeout), 0, "10s", NULL,
+	 CONF_F_DEFAULTABLE, "Time allowed for one probe attempt."},
+	{CONF_SEC_CERT, "probe_attempts", CONF_T_UINT, C(probe_attempts), 0, "5", NULL,
+	 CONF_F_DEFAULTABLE, "Probe attempts, one second apart, before the probe fails."},
+	{CONF_SEC_CERT, "kv_path", CONF_T_STRING, C(kv_path), 0, NULL, NULL, 0,
+	 "Vault KV path the [cert.NAME.kv.FIELD] fields are written to (KV v2: mount/data/path)."},
+	{CONF_SEC_CERT, "kv_version", CONF_T_UINT, C(kv_version), 0, "2", NULL, CONF_F_DEFAULTABLE,
+	 "KV engine version at kv_path: 1, or 2 (written with check-and-set)."},
+
 	/* [cert.NAME.output.OUT] */
 	{CONF_SEC_OUTPUT, "path", CONF_T_PATH, O(path), 0, NULL, NULL, CONF_F_REQUIRED,
 	 "Where the rendered file is written."},
@@ -155,6 +170,43 @@ const struct conf_key conf_keys[] = {
 	 "Group of the file; default: the certificate's group."},
 	{CONF_SEC_OUTPUT, "mode", CONF_T_MODE, O(mode), 0, "0600", NULL, 0,
 	 "Permission bits of the file (0600 by default: a template may hold the key)."},
+
+	/* [cert.NAME.reload.ACTION] */
+	{CONF_SEC_RELOAD, "type", CONF_T_ENUM, R(type_name), R(type), NULL,
+	 "signal|systemd_unit|command|http", CONF_F_REQUIRED, "What the action does."},
+	{CONF_SEC_RELOAD, "signal", CONF_T_STRING, R(signal), 0, "HUP", NULL, 0,
+	 "signal: the signal sent (HUP, USR1, USR2, ...)."},
+	{CONF_SEC_RELOAD, "pidfile", CONF_T_PATH, R(pidfile), 0, NULL, NULL, 0,
+	 "signal: file holding the pid, re-read every time; without it, the main pid of unit."},
+	{CONF_SEC_RELOAD, "pidfile_owner", CONF_T_USER, R(pidfile_owner_name), R(pidfile_uid), NULL,
+	 NULL, 0, "signal: user who may own the pid file besides root."},
+	{CONF_SEC_RELOAD, "unit", CONF_T_STRING, R(unit), 0, NULL, NULL, 0,
+	 "systemd_unit: the unit (e.g. nginx.service); signal: whose main pid gets the signal."},
+	{CONF_SEC_RELOAD, "unit_mode", CONF_T_ENUM, R(unit_mode_name), R(unit_mode), "reload",
+	 "reload|restart|try-reload-or-restart", 0, "systemd_unit: what systemd is asked to do."},
+	{CONF_SEC_RELOAD, "command", CONF_T_STRING, R(command), 0, NULL, NULL, 0,
+	 "command: program and arguments, split on blanks (no shell unless shell = true)."},
+	{CONF_SEC_RELOAD, "shell", CONF_T_BOOL, R(shell), 0, "false", NULL, 0,
+	 "command: run it with /bin/sh -c."},
+	{CONF_SEC_RELOAD, "method", CONF_T_ENUM, R(method_name), 0, "PUT", "GET|POST|PUT|PATCH|DELETE",
+	 0, "http: the request method."},
+	{CONF_SEC_RELOAD, "url", CONF_T_STRING, R(url), 0, NULL, NULL, 0, "http: the URL."},
+	{CONF_SEC_RELOAD, "headers", CONF_T_STRING, R(headers), 0, NULL, NULL, 0,
+	 "http: request headers, one \"Name: value\" per line (a here-document)."},
+	{CONF_SEC_RELOAD, "body", CONF_T_TEMPLATE, R(body.text), R(body.tmpl), NULL, NULL, 0,
+	 "http: the request body, a template over the certificate's context."},
+	{CONF_SEC_RELOAD, "body_escape", CONF_T_ENUM, R(body_escape_name), R(body_escape), "json",
+	 "none|html|json", 0, "http: escaping of {{name}} values in the body."},
+	{CONF_SEC_RELOAD, "ca_cert", CONF_T_PATH, R(ca_cert), 0, NULL, NULL, 0,
+	 "http: CA bundle that signs the server's certificate (default: the system's)."},
+	{CONF_SEC_RELOAD, "timeout", CONF_T_DURATION, R(timeout), 0, "30s", NULL, 0,
+	 "Time the action may take (a command is sent SIGTERM, then SIGKILL)."},
+
+	/* [cert.NAME.kv.FIELD] */
+	{CONF_SEC_KV, "key", CONF_T_STRING, K(key), 0, NULL, NULL, CONF_F_REQUIRED,
+	 "Name of the field at kv_path (e.g. test.com.crt)."},
+	{CONF_SEC_KV, "template", CONF_T_TEMPLATE, K(template.text), K(template.tmpl), NULL, NULL,
+	 CONF_F_REQUIRED, "Its value, a template over the certificate's context (e.g. {{cert}}{{chain}})."},
 };
 
 const size_t conf_n_keys = sizeof(conf_keys) / sizeof(conf_keys[0]);
@@ -168,6 +220,8 @@ conf_section_kind_name(enum conf_section_kind k)
 	case CONF_SEC_VAULT: return "[vault]";
 	case CONF_SEC_CERT: return "[cert.NAME]";
 	case CONF_SEC_OUTPUT: return "[cert.NAME.output.OUT]";
+	case CONF_SEC_RELOAD: return "[cert.NAME.reload.ACTION]";
+	case CONF_SEC_KV: return "[cert.NAME.kv.FIELD]";
 	default: return "?";
 	}
 }

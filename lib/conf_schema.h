@@ -18,6 +18,8 @@ enum conf_section_kind {
 	CONF_SEC_VAULT,       /* [vault] */
 	CONF_SEC_CERT,        /* [cert.NAME] */
 	CONF_SEC_OUTPUT,      /* [cert.NAME.output.OUT] */
+	CONF_SEC_RELOAD,      /* [cert.NAME.reload.ACTION] */
+	CONF_SEC_KV,          /* [cert.NAME.kv.FIELD] */
 	CONF_SEC_COUNT,
 };
 

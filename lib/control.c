@@ -90,6 +90,8 @@ struct conn {
 	uid_t uid;
 	size_t scanned;              /* input bytes already known to hold no '\n' */
 	bool replied;                /* reading is over: close once written */
+	bool lingering;              /* reply sent, write side shut: discarding input */
+	size_t discarded;
 	struct conn *prev, *next;
 };
 
@@ -124,8 +126,18 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *k = arg;
 
-	if (k->replied && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (!k->replied || k->lingering || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	/* Lingering close: a client still sending (a request over the cap)
+	 * would get a reset, and lose the reply, if we closed with its bytes
+	 * unread.  Shut our side, then discard what comes until it closes or
+	 * the timeout drops it. */
+	k->lingering = true;
+	if (shutdown(bufferevent_getfd(bev), SHUT_WR) < 0) {
 		conn_free(k);
+		return;
+	}
+	bufferevent_enable(bev, EV_READ);
 }
 
 /* Queue reply (a JSON text without the newline), stop reading, close once
@@ -273,8 +285,19 @@ conn_process(struct conn *k, bool eof)
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	conn_process(arg, false);
+	struct conn *k = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (k->lingering) {
+		k->discarded += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (k->discarded > 64 * CONTROL_MAX_REQUEST)
+			conn_free(k);
+		return;
+	}
+	if (k->replied)
+		return;
+	conn_process(k, false);
 }
 
 static void

@@ -32,6 +32,7 @@
 #include <openssl/sha.h>
 
 #include "buf.h"
+#include "deliver.h"
 #include "duration.h"
 #include "fsutil.h"
 #include "job.h"
@@ -47,14 +48,18 @@ enum job_state {
 	JS_IDLE = 0,
 	JS_KEYGEN,
 	JS_SUBMIT,
+	JS_DELIVER,
 	JS_REPORT,
 };
 
 struct job {
 	const struct conf_cert *cc;
 	struct issuer *iss;
+	struct job_env env;
 	struct worker *worker;
 	struct event_base *base;
+	struct deliver *deliver;
+	struct job_known before;     /* the set in place before publishing (rollback) */
 	job_done_cb cb;
 	void *arg;
 
@@ -74,6 +79,7 @@ struct job {
 	struct err keygen_err;
 
 	bool warned;  /* the CA's last warning was logged; not repeated each pass */
+	enum job_result result_after_delivery;
 	struct job_known known;  /* see job_set_known() */
 };
 
@@ -334,6 +340,93 @@ out:
 	return v;
 }
 
+/* ------------------------------------------------------------ deliver */
+
+static void
+on_delivered(const struct deliver_result *res, void *arg)
+{
+	struct job *j = arg;
+
+	j->deliver = NULL;
+	if (res->ok) {
+		memcpy(j->known.delivered, j->report.pair_sha256, sizeof(j->known.delivered));
+		memcpy(j->report.delivered_sha256, j->known.delivered, sizeof(j->known.delivered));
+		log_info(j->cc->name, "delivered: %s%s%s", j->cc->n_kv_fields ? "Vault KV written, " : "",
+			 j->cc->n_reloads ? "reloaded, " : "",
+			 j->cc->probe ? "the probe sees the new certificate" : "done");
+		report(j, j->result_after_delivery);
+		return;
+	}
+	if (res->rolled_back) {
+		/* The previous set is back on disk: report it, and judge the
+		 * files afresh next time. */
+		j->known = j->before;
+		j->known.delivered[0] = '\0';
+		snprintf(j->report.serial, sizeof(j->report.serial), "%s", j->before.serial);
+		j->report.not_before = j->before.not_before;
+		j->report.not_after = j->before.not_after;
+		memcpy(j->report.pair_sha256, j->before.pair, sizeof(j->report.pair_sha256));
+		j->known.pair[0] = '\0';
+	}
+	{
+		struct buf why = BUF_INIT;
+		log_escape(res->reason, 700, &why);
+		fail(j, JOB_FAILED, "delivery failed: %s", buf_str(&why));
+		buf_free(&why);
+	}
+}
+
+/* Hand the set to its consumers, then report result (ISSUED/UNCHANGED). */
+static void
+start_delivery(struct job *j, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+	       enum job_result result)
+{
+	struct deliver_env env = {j->base, j->env.reload, j->env.vault, j->env.state_dir};
+
+	if (!deliver_needed(j->cc)) {
+		report(j, result);
+		return;
+	}
+	j->result_after_delivery = result;
+	j->state = JS_DELIVER;
+	j->deliver = deliver_start(&env, j->cc, cert, chain, key, on_delivered, j);
+}
+
+/* A valid set the consumers may not have: load it and deliver it. */
+static void
+redeliver(struct job *j)
+{
+	const struct conf_cert *cc = j->cc;
+	struct buf cb = BUF_INIT, kb = BUF_INIT, chb = BUF_INIT;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	struct err e = {{0}};
+
+	log_info(cc->name, "delivering serial %s, which its consumers are not known to have",
+		 j->report.serial);
+	if (fsutil_read_file(cc->cert_path, PEM_FILE_MAX, &cb, &e) < 0 ||
+	    fsutil_read_file(cc->key_path, PEM_FILE_MAX, &kb, &e) < 0 ||
+	    x509_cert_from_pem(cb.data, cb.len, &cert, &e) < 0 ||
+	    x509_key_from_pem(kb.data, kb.len, &key, &e) < 0) {
+		fail(j, JOB_FAILED, "delivery: cannot load the set: %s", e.msg);
+		goto out;
+	}
+	if (cc->chain_path != NULL && fsutil_read_file(cc->chain_path, PEM_FILE_MAX, &chb, &e) == 0)
+		x509_chain_from_pem(chb.data, chb.len, true, &chain, NULL);
+	if (chain == NULL && (chain = sk_X509_new_null()) == NULL)
+		abort();
+	j->before = j->known;
+	start_delivery(j, cert, chain, key, JOB_UNCHANGED);
+out:
+	buf_free(&cb);
+	buf_free_secret(&kb);
+	buf_free(&chb);
+	x509_chain_free(chain);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+}
+
 /* ------------------------------------------------------------ publish */
 
 static void
@@ -375,7 +468,8 @@ verify_and_publish(struct job *j, struct issuer_result *res)
 	/* cert is the first output and key the last (conf_cert_paths order). */
 	pair_hash(out.files[0].data, out.files[0].len, out.files[out.n - 1].data,
 		  out.files[out.n - 1].len, j->report.pair_sha256);
-	if (publish_set(out.files, out.n, &pr, &e) < 0) {
+	j->before = j->known;
+	if (publish_set_durable(j->env.state_dir, cc->name, out.files, out.n, &pr, &e) < 0) {
 		render_out_free(&out);
 		fail(j, JOB_FAILED, "publish: %s", e.msg);
 		return;
@@ -393,7 +487,8 @@ verify_and_publish(struct job *j, struct issuer_result *res)
 			 "verified key, chain and names; wrote %u file(s), %u unchanged",
 			 j->report.serial, issuer_name(j->iss), until, left, pr.written, pr.unchanged);
 	}
-	report(j, JOB_ISSUED);
+	j->known.delivered[0] = '\0';
+	start_delivery(j, res->cert, res->chain, key, JOB_ISSUED);
 }
 
 /* ------------------------------------------------------------ submit */
@@ -492,18 +587,19 @@ keygen_discard(void *arg)
 /* ------------------------------------------------------------ public */
 
 struct job *
-job_new(const struct conf_cert *cc, struct issuer *iss, struct worker *w, struct event_base *base,
-	job_done_cb cb, void *arg)
+job_new(const struct conf_cert *cc, struct issuer *iss, const struct job_env *env, job_done_cb cb,
+	void *arg)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 
 	j->cc = cc;
 	j->iss = iss;
-	j->worker = w;
-	j->base = base;
+	j->env = *env;
+	j->worker = env->worker;
+	j->base = env->base;
 	j->cb = cb;
 	j->arg = arg;
-	j->report_ev = evtimer_new(base, fire_report, j);
+	j->report_ev = evtimer_new(j->base, fire_report, j);
 	if (j->report_ev == NULL)
 		abort();
 	return j;
@@ -521,6 +617,11 @@ job_run(struct job *j, enum job_mode mode, const char *force_why)
 	why[0] = '\0';
 	v = assess(j, why, sizeof(why));
 	if (v == V_VALID && mode == JOB_IF_DUE) {
+		memcpy(j->report.delivered_sha256, j->known.delivered, sizeof(j->known.delivered));
+		if (deliver_needed(j->cc) && strcmp(j->known.delivered, j->report.pair_sha256) != 0) {
+			redeliver(j);
+			return;
+		}
 		report(j, JOB_UNCHANGED);
 		return;
 	}
@@ -570,6 +671,7 @@ job_free(struct job *j)
 		return;
 	event_free(j->report_ev);
 	issuer_cancel(j->op);
+	deliver_cancel(j->deliver);
 	if (j->task != NULL) {
 		/* The worker may be running keygen_work on j right now: it
 		 * frees j through keygen_discard when it is done. */

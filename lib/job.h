@@ -1,7 +1,11 @@
 /*
  * job.h — one managed certificate's renewal pipeline:
  *
- *   assess ─► keygen (worker thread) ─► submit (issuer) ─► verify ─► publish
+ *   assess ─► keygen (worker thread) ─► submit (issuer) ─► verify ─► publish ─► deliver
+ *
+ * deliver (lib/deliver.c): Vault KV, reload actions, probe; a failed probe
+ * restores the previous files.  A set whose delivery failed (or was never
+ * confirmed) is delivered again by the next pass, without a new issuance.
  *
  * job_run() starts one pass; the job's callback fires exactly once per
  * pass, from the event loop, with what happened.  What to do next (a timer
@@ -45,15 +49,28 @@ struct job_report {
 	int64_t retry_after;          /* hint from the CA, -1 when none */
 	char serial[128];
 	char pair_sha256[65];         /* of the cert and key files in place, once verified */
+	char delivered_sha256[65];    /* the pair the consumers have, when known */
 	char reason[768];             /* FAILED/REJECTED: why */
 };
 
 struct job;
 typedef void (*job_done_cb)(struct job *j, const struct job_report *r, void *arg);
 
-/* cc and iss must outlive the job.  Never NULL. */
-struct job *job_new(const struct conf_cert *cc, struct issuer *iss, struct worker *w,
-		    struct event_base *base, job_done_cb cb, void *arg);
+struct reload_ctx;
+struct vault;
+
+/* What jobs share; everything must outlive them. */
+struct job_env {
+	struct event_base *base;
+	struct worker *worker;
+	struct reload_ctx *reload;   /* NULL: no reload actions possible */
+	struct vault *vault;         /* NULL: no KV output possible */
+	const char *state_dir;       /* previous generations, intent records */
+};
+
+/* cc and iss must outlive the job.  env is copied.  Never NULL. */
+struct job *job_new(const struct conf_cert *cc, struct issuer *iss, const struct job_env *env,
+		    job_done_cb cb, void *arg);
 /* Start a pass.  Must not be called while one is in progress.  why: with
  * JOB_FORCE, the reason logged (NULL: "forced"). */
 void job_run(struct job *j, enum job_mode mode, const char *why);
@@ -69,6 +86,7 @@ struct job_known {
 	char pair[65];
 	char serial[128];
 	time_t not_before, not_after;
+	char delivered[65];   /* the pair last delivered to the consumers, "" if none */
 };
 void job_set_known(struct job *j, const struct job_known *k);
 const char *job_name(const struct job *j);

@@ -23,7 +23,8 @@
  * certificate: a consumer may still be reloading) is retried after the
  * delay until attempts are used up; the result describes the last one.
  *
- * Leaf module: never logs.
+ * The handshake writes with write(2) (OpenSSL's socket BIO): the process
+ * must ignore SIGPIPE, as the daemon does.  Leaf module: never logs.
  */
 #ifndef CERTD_PROBE_H
 #define CERTD_PROBE_H

@@ -22,13 +22,15 @@
  *    client's messages in order, so the match is in place and we are
  *    subscribed before the job can finish, and the job call's reply (with
  *    the job path) arrives before its JobRemoved.
- *  - Commands run through posix_spawn(): glibc's clone(CLONE_VM|
- *    CLONE_VFORK) child runs no code of ours between fork and exec (the
- *    daemon has threads), and an exec failure comes back as its return
- *    value.  The child gets default signal dispositions (ignored ones
- *    included, e.g. SIGPIPE), an empty mask, fds 0-2 only (/dev/null, the
- *    pipe, the pipe), cwd "/", and its own process group, so that the
- *    timeout's TERM and KILL reach what a shell started too.
+ *  - Commands run through fork() and execve(); between the two the child
+ *    makes async-signal-safe calls only (the daemon has threads).  It gets
+ *    every signal back to its default disposition (ignored ones included,
+ *    e.g. SIGPIPE; posix_spawn() was not used because glibc leaves its two
+ *    internal signals ignored across the exec), an empty mask, fds 0-2
+ *    only (/dev/null, the pipe, the pipe), cwd "/", and its own process
+ *    group, so that the timeout's TERM and KILL reach what a shell started
+ *    too.  An execve() failure comes back as errno over a close-on-exec
+ *    pipe, read once the child is reaped: nothing blocks on it.
  *  - A child is reaped from the loop: its pidfd becomes readable when it
  *    exits (the pid cannot be reused while we have not reaped it), or, as
  *    a fallback, SIGCHLD arrives as a libevent signal event and every
@@ -45,8 +47,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -129,6 +131,7 @@ struct reload_op {
 	int pidfd;
 	struct event *child_ev;
 	int out_fd;
+	int err_fd;                   /* execve's errno, if it failed */
 	struct event *out_ev;
 	long kill_after_ms;
 	bool timed_out, killed;
@@ -234,6 +237,7 @@ op_new(struct reload_ctx *ctx, enum reload_kind kind, reload_done_cb cb, void *a
 	op->pid = -1;
 	op->pidfd = -1;
 	op->out_fd = -1;
+	op->err_fd = -1;
 	op->defer = event_new(ctx->base, -1, 0, on_defer, op);
 	LIST_INSERT_HEAD(&ctx->ops, op, entry);
 	return op;
@@ -256,7 +260,9 @@ op_release(struct reload_op *op)
 		close(op->pidfd);
 	if (op->out_fd >= 0)
 		close(op->out_fd);
-	op->pidfd = op->out_fd = -1;
+	if (op->err_fd >= 0)
+		close(op->err_fd);
+	op->pidfd = op->out_fd = op->err_fd = -1;
 	op->call = sd_bus_slot_unref(op->call);
 	if (op->hop != NULL)
 		http_cancel(op->hop);
@@ -826,10 +832,23 @@ on_output(evutil_socket_t fd, short what, void *arg)
 	read_output(arg, READ_PER_WAKEUP);
 }
 
+/* The errno the child sent when execve failed, else 0.  The child is gone:
+ * whatever it wrote is in the pipe. */
+static int
+read_exec_errno(struct reload_op *op)
+{
+	int code = 0;
+
+	if (op->err_fd < 0 || read(op->err_fd, &code, sizeof(code)) != (ssize_t)sizeof(code))
+		code = 0;
+	return code;
+}
+
 static void
 child_exited(struct reload_op *op, int status, bool known)
 {
 	char d[32], how[96];
+	int exec_errno;
 
 	op->pid = -1;
 	if (op->child_ev != NULL)
@@ -841,9 +860,14 @@ child_exited(struct reload_op *op, int status, bool known)
 	if (op->timer != NULL)
 		event_del(op->timer);
 	read_output(op, DRAIN_MAX);
+	exec_errno = read_exec_errno(op);
 	if (op->cb == NULL) {
 		/* Cancelled: nobody to tell. */
 		op_free(op);
+		return;
+	}
+	if (exec_errno != 0) {
+		finish(op, false, "cannot execute %s: %s", op->exe, strerror(exec_errno));
 		return;
 	}
 	if (!known)
@@ -987,65 +1011,113 @@ free_strv(char **v)
 	free(v);
 }
 
-/* fd, moved above 2 if it is not: the child's 0-2 are set up by number. */
+/* fd, moved above 3 if it is not: the child sets up 0-3 by number. */
 static int
 above_stdio(int fd)
 {
 	int nfd;
 
-	if (fd > 2)
+	if (fd < 0 || fd > 3)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 4);
 	close(fd);
 	return nfd;
+}
+
+/*
+ * The child, between fork() and execve(): async-signal-safe calls only
+ * (the daemon has threads; another one may hold malloc's lock).  fd 3
+ * carries errno back if execve fails; it is close-on-exec, so the parent
+ * reads nothing when the exec worked.
+ */
+static void __attribute__((noreturn))
+child_exec(const char *exe, char *const *argv, char *const *envp, int null_fd, int out_fd,
+	   int err_fd, int max_fd)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig, fd, e;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	/* KILL and STOP fail, and glibc refuses its own two (32 and 33);
+	 * handled signals are reset by execve anyway. */
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	/* Blocked since fork (see spawn); only now safe to let through. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setpgid(0, 0);
+	if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 ||
+	    dup2(err_fd, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0 || chdir("/") < 0)
+		goto fail;
+	if (close_range(4, ~0U, 0) < 0)
+		for (fd = 4; fd <= max_fd; fd++)
+			close(fd);
+	execve(exe, argv, envp);
+fail:
+	e = errno;
+	if (write(3, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
 }
 
 static int
 spawn(struct reload_op *op, char *const *argv, char *const *envp, struct err *e)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t all, none;
-	int p[2] = {-1, -1}, r;
+	int out[2] = {-1, -1}, errp[2] = {-1, -1}, null_fd = -1, fork_errno, r;
+	sigset_t all, old;
+	long max_fd = sysconf(_SC_OPEN_MAX);
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return err_set(e, errno, "pipe: %s", strerror(errno));
-	p[0] = above_stdio(p[0]);
-	p[1] = above_stdio(p[1]);
-	if (p[0] < 0 || p[1] < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		r = err_set(e, errno, "pipe: %s", strerror(errno));
-		goto out_pipe;
+		goto out;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	out[0] = above_stdio(out[0]);
+	out[1] = above_stdio(out[1]);
+	errp[0] = above_stdio(errp[0]);
+	errp[1] = above_stdio(errp[1]);
+	null_fd = above_stdio(null_fd);
+	if (null_fd < 0 || out[0] < 0 || out[1] < 0 || errp[0] < 0 || errp[1] < 0 ||
+	    fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(errp[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = err_set(e, errno, "command set-up: %s", strerror(errno));
+		goto out;
+	}
+	/* Signals stay blocked from fork until the child has reset every
+	 * handler: one of ours running in the child could do harm (Check's
+	 * SIGTERM handler, for one, signals the whole process group). */
 	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawn_file_actions_addchdir_np(&fa, "/");
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setpgroup(&attr, 0);
-	r = posix_spawn(&op->pid, op->exe, &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (r != 0) {
-		op->pid = -1;
-		r = err_set(e, r, "cannot execute %s: %s", op->exe, strerror(r));
-		goto out_pipe;
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	op->pid = fork();
+	if (op->pid == 0)
+		child_exec(op->exe, argv, envp, null_fd, out[1], errp[1],
+			   max_fd > 0 && max_fd < INT_MAX ? (int)max_fd : 65536);
+	fork_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (op->pid < 0) {
+		r = err_set(e, fork_errno, "fork: %s", strerror(fork_errno));
+		goto out;
 	}
-	close(p[1]);
-	op->out_fd = p[0];
-	return 0;
-out_pipe:
-	if (p[0] >= 0)
-		close(p[0]);
-	if (p[1] >= 0)
-		close(p[1]);
+	/* Here too, so that kill(-pid) works before the child ran. */
+	setpgid(op->pid, op->pid);
+	op->out_fd = out[0];
+	op->err_fd = errp[0];
+	out[0] = errp[0] = -1;
+	r = 0;
+out:
+	if (op->pid < 0)
+		op->pid = -1;
+	if (null_fd >= 0)
+		close(null_fd);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (out[1] >= 0)
+		close(out[1]);
+	if (errp[0] >= 0)
+		close(errp[0]);
+	if (errp[1] >= 0)
+		close(errp[1]);
 	return r;
 }
 
@@ -1103,7 +1175,7 @@ start_command(struct reload_op *op, const struct reload_action *a, const struct 
 	op->timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : RELOAD_COMMAND_TIMEOUT_DEFAULT_MS;
 	op->kill_after_ms = a->kill_after_ms > 0 ? a->kill_after_ms : RELOAD_KILL_AFTER_DEFAULT_MS;
 	envp = make_env(env);
-	/* posix_spawn's argv is char *const *: it does not write to it. */
+	/* execve's argv is char *const *: it does not write to it. */
 	if (spawn(op, (char *const *)(uintptr_t)argv, envp, &e) < 0) {
 		finish(op, false, "%s", e.msg);
 		goto out;

@@ -63,31 +63,24 @@ add_file(struct render_out *out, const char *path, struct buf *content, uid_t ui
 	};
 }
 
-int
-render_outputs(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
-	       struct render_out *out, struct err *e)
+json_t *
+render_context(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+	       struct err *e)
 {
 	struct buf cert_pem = BUF_INIT, key_pem = BUF_INIT, chain_pem = BUF_INIT;
-	struct buf full = BUF_INIT, ca_pem = BUF_INIT, tmp = BUF_INIT;
+	struct buf full = BUF_INIT, ca_pem = BUF_INIT;
 	char serial[128], fpr[65], cn[256];
-	time_t nb, na;
 	json_t *ctx = NULL;
-	size_t i, total = 4 + cc->n_outputs;
-	int rc;
+	time_t nb, na;
 
-	out->files = xcalloc(total, sizeof(*out->files));
-	out->bufs = xcalloc(total, sizeof(*out->bufs));
-	out->n = 0;
-	if ((rc = x509_cert_to_pem(cert, &cert_pem, e)) < 0 ||
-	    (rc = x509_key_to_pem(key, &key_pem, e)) < 0 ||
-	    (rc = x509_chain_to_pem(chain, &chain_pem, e)) < 0 ||
-	    (rc = x509_lifetime(cert, &nb, &na, e)) < 0)
+	if (x509_cert_to_pem(cert, &cert_pem, e) < 0 || x509_key_to_pem(key, &key_pem, e) < 0 ||
+	    x509_chain_to_pem(chain, &chain_pem, e) < 0 || x509_lifetime(cert, &nb, &na, e) < 0)
 		goto out;
 	if (sk_X509_num(chain) > 0 &&
-	    (rc = x509_cert_to_pem(sk_X509_value(chain, sk_X509_num(chain) - 1), &ca_pem, e)) < 0)
+	    x509_cert_to_pem(sk_X509_value(chain, sk_X509_num(chain) - 1), &ca_pem, e) < 0)
 		goto out;
-	buf_append(&full, cert_pem.data, cert_pem.len);
-	buf_append(&full, chain_pem.data ? chain_pem.data : "", chain_pem.len);
+	buf_append(&full, buf_str(&cert_pem), cert_pem.len);
+	buf_append(&full, buf_str(&chain_pem), chain_pem.len);
 	x509_serial_string(cert, serial, sizeof(serial));
 	x509_fingerprint_sha256(cert, fpr);
 	x509_subject_cn(cert, cn, sizeof(cn));
@@ -108,35 +101,61 @@ render_outputs(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain, EV
 	json_object_set_new(ctx, "chain", json_stringn(buf_str(&chain_pem), chain_pem.len));
 	json_object_set_new(ctx, "fullchain", json_stringn(buf_str(&full), full.len));
 	json_object_set_new(ctx, "ca", json_stringn(buf_str(&ca_pem), ca_pem.len));
-
-	/* The order of conf_cert_paths: cert, chain, fullchain, templates, key. */
-	add_file(out, cc->cert_path, &cert_pem, cc->owner.uid, cc->owner.gid, cc->mode);
-	if (cc->chain_path != NULL)
-		add_file(out, cc->chain_path, &chain_pem, cc->owner.uid, cc->owner.gid, cc->mode);
-	if (cc->fullchain_path != NULL)
-		add_file(out, cc->fullchain_path, &full, cc->owner.uid, cc->owner.gid, cc->mode);
-	for (i = 0; i < cc->n_outputs; i++) {
-		const struct conf_output *o = &cc->outputs[i];
-		buf_reset(&tmp);
-		tmpl_render(o->template.tmpl, ctx, o->escape, &tmp);
-		add_file(out, o->path, &tmp, o->owner.uid, o->owner.gid, o->mode);
-	}
-	add_file(out, cc->key_path, &key_pem, cc->owner.uid, cc->owner.gid, cc->key_mode);
-	rc = 0;
 out:
-	if (ctx != NULL) {
-		wipe_string(ctx, "key");
-		json_decref(ctx);
-	}
 	buf_free(&cert_pem);
 	buf_free_secret(&key_pem);
 	buf_free(&chain_pem);
 	buf_free(&full);
 	buf_free(&ca_pem);
+	return ctx;
+}
+
+void
+render_context_free(json_t *ctx)
+{
+	if (ctx == NULL)
+		return;
+	wipe_string(ctx, "key");
+	json_decref(ctx);
+}
+
+int
+render_outputs(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
+	       struct render_out *out, struct err *e)
+{
+	struct buf tmp = BUF_INIT;
+	json_t *ctx;
+	size_t i, total = 4 + cc->n_outputs;
+
+	ctx = render_context(cc, cert, chain, key, e);
+	if (ctx == NULL)
+		return -EINVAL;
+	out->files = xcalloc(total, sizeof(*out->files));
+	out->bufs = xcalloc(total, sizeof(*out->bufs));
+	out->n = 0;
+	/* The order of conf_cert_paths: cert, chain, fullchain, templates, key. */
+#define FIELD(k) json_string_value(json_object_get(ctx, k)), json_string_length(json_object_get(ctx, k))
+	buf_append(&tmp, FIELD("cert"));
+	add_file(out, cc->cert_path, &tmp, cc->owner.uid, cc->owner.gid, cc->mode);
+	if (cc->chain_path != NULL) {
+		buf_append(&tmp, FIELD("chain"));
+		add_file(out, cc->chain_path, &tmp, cc->owner.uid, cc->owner.gid, cc->mode);
+	}
+	if (cc->fullchain_path != NULL) {
+		buf_append(&tmp, FIELD("fullchain"));
+		add_file(out, cc->fullchain_path, &tmp, cc->owner.uid, cc->owner.gid, cc->mode);
+	}
+	for (i = 0; i < cc->n_outputs; i++) {
+		const struct conf_output *o = &cc->outputs[i];
+		tmpl_render(o->template.tmpl, ctx, o->escape, &tmp);
+		add_file(out, o->path, &tmp, o->owner.uid, o->owner.gid, o->mode);
+	}
+	buf_append(&tmp, FIELD("key"));
+	add_file(out, cc->key_path, &tmp, cc->owner.uid, cc->owner.gid, cc->key_mode);
+#undef FIELD
 	buf_free_secret(&tmp);
-	if (rc < 0)
-		render_out_free(out);
-	return rc;
+	render_context_free(ctx);
+	return 0;
 }
 
 void

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/x509.h>
 
 #include "buf.h"
@@ -27,6 +28,13 @@ struct render_out {
 	struct buf *bufs;            /* the bytes files[i].data points into */
 	size_t n;
 };
+
+/* The template context of an issued set (see the top of this file).  The
+ * caller owns it and releases it with render_context_free(), which wipes
+ * the key.  NULL with e set on failure. */
+json_t *render_context(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain,
+		       EVP_PKEY *key, struct err *e);
+void render_context_free(json_t *ctx);
 
 /* Fill out (zeroed by the caller) for cc.  Returns 0 or a negative errno. */
 int render_outputs(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain,

@@ -180,6 +180,7 @@ record_to_json(const struct state_record *r)
 	set_new(o, "not_after", json_integer(r->not_after));
 	set_new(o, "request_fp", json_text(r->request_fp, sizeof(r->request_fp)));
 	set_new(o, "pair_sha256", json_text(r->pair_sha256, sizeof(r->pair_sha256)));
+	set_new(o, "delivered_sha256", json_text(r->delivered_sha256, sizeof(r->delivered_sha256)));
 	set_new(o, "last_success", json_integer(r->last_success));
 	set_new(o, "last_attempt", json_integer(r->last_attempt));
 	set_new(o, "last_issued", json_integer(r->last_issued));
@@ -316,6 +317,8 @@ record_from_json(const json_t *o, const char *path, struct state_record *r, stru
 			  false, e)) != 0 ||
 	    (rc = get_str(o, path, "pair_sha256", r->pair_sha256, sizeof(r->pair_sha256),
 			  false, e)) != 0 ||
+	    (rc = get_str(o, path, "delivered_sha256", r->delivered_sha256,
+			  sizeof(r->delivered_sha256), false, e)) != 0 ||
 	    (rc = get_int(o, path, "last_success", INT64_MIN, INT64_MAX, &r->last_success, e)) != 0 ||
 	    (rc = get_int(o, path, "last_attempt", INT64_MIN, INT64_MAX, &r->last_attempt, e)) != 0 ||
 	    (rc = get_int(o, path, "last_issued", INT64_MIN, INT64_MAX, &r->last_issued, e)) != 0 ||

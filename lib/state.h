@@ -30,6 +30,7 @@ struct state_record {
 	char request_fp[65];       /* state_request_fingerprint() when it was issued */
 	char pair_sha256[65];      /* SHA-256 of the cert file then the key file as
 				    * published and verified; "" when unknown */
+	char delivered_sha256[65]; /* the pair its consumers were last given */
 	int64_t last_success;      /* last pass that ended with a valid set in place */
 	int64_t last_attempt;
 	int64_t last_issued;       /* last issuance */

@@ -369,6 +369,49 @@ START_TEST(test_sni)
 }
 END_TEST
 
+/* The consumer starts serving the new certificate while the probe is
+ * retrying (a slow reload): the probe passes on a later attempt. */
+struct swap {
+	unsigned port;
+	bool done;
+};
+
+static void
+swap_server(evutil_socket_t fd, short what, void *arg)
+{
+	struct swap *sw = arg;
+	int status;
+
+	(void)fd;
+	(void)what;
+	/* Blocking here is fine in a test: it only delays the probe. */
+	kill(servers[0], SIGTERM);
+	waitpid(servers[0], &status, 0);
+	servers[0] = 0;
+	start_server(sw->port, pem_a, pem_ka, NULL, NULL, NULL);
+	sw->done = true;
+}
+
+START_TEST(test_passes_after_reload)
+{
+	struct swap sw = {free_port(), false};
+	struct probe_request req = req_for(sw.port, NULL, cert_a);
+	struct timeval tv = {0, 300000};
+	struct outcome o;
+
+	start_server(sw.port, pem_b, pem_kb, NULL, NULL, NULL);
+	req.attempts = 20;
+	req.retry_delay_ms = 200;
+	ck_assert_int_eq(event_base_once(base, -1, EV_TIMEOUT, swap_server, &sw, &tv), 0);
+	run_probe(&req, &o);
+	ck_assert(sw.done);
+	ck_assert_msg(o.res.outcome == PROBE_OK, "%s", o.res.error.msg);
+	ck_assert_uint_ge(o.res.attempts, 2);
+	ck_assert_uint_lt(o.res.attempts, 20);
+	ck_assert_str_eq(o.res.served_serial, serial_a);
+}
+END_TEST
+
 START_TEST(test_refused)
 {
 	struct probe_request req = req_for(free_port(), NULL, cert_a);
@@ -620,6 +663,7 @@ probe_suite(void)
 	tcase_add_test(tc, test_mismatch);
 	tcase_add_test(tc, test_same_serial_other_cert);
 	tcase_add_test(tc, test_sni);
+	tcase_add_test(tc, test_passes_after_reload);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_handshake_failed);
