@@ -101,10 +101,13 @@ struct reload_env {
 
 struct reload_result {
 	bool ok;
-	const char *message;       /* one line, never NULL: "sent SIGHUP to pid
-				    * 123", "exited with status 1", "HTTP 500:
-				    * <body excerpt>", "job result \"failed\"";
-				    * untrusted parts included: escape it */
+	const char *message;       /* never NULL: "sent SIGHUP to pid 123 (from
+				    * /run/nginx.pid)", "/usr/sbin/nginx: exited
+				    * with status 1", "HTTP 500: <first 200 body
+				    * bytes>", "reload of nginx.service: job
+				    * result \"failed\"".  May hold untrusted
+				    * text (D-Bus errors, a response body, even
+				    * newlines): escape it before logging */
 	const char *output;        /* command: what it printed on stdout and
 				    * stderr, NUL-terminated, at most
 				    * RELOAD_OUTPUT_MAX bytes; "" otherwise */

@@ -224,7 +224,7 @@ static const struct {
 } error_cases[] = {
 	{"unknown section", "[sertd]\nx = 1\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
-	 "D/c.conf:1: [sertd] unknown section; expected [certd], [local_ca], [vault], [cert.NAME] or [cert.NAME.output.OUT] (NAME: letters, digits, _ -)\n"},
+	 "D/c.conf:1: [sertd] unknown section; expected [certd], [local_ca], [vault], [cert.NAME], [cert.NAME.output.OUT], [cert.NAME.reload.ACTION] or [cert.NAME.kv.FIELD] (NAME: letters, digits, _ -)\n"},
 	{"unknown key far from any", "[certd]\nfrobnicate = 1\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
 	 "D/c.conf:2: [certd] frobnicate: unknown key\n"},
@@ -282,6 +282,16 @@ static const struct {
 	 "D/c.conf: [vault] role: required with auth_method = jwt\n"
 	 "D/c.conf: [vault] jwt_file: required with auth_method = jwt\n"
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"},
+	{"reload and kv mistakes",
+	 "[cert.a]\ncommon_name = a\ncert = /a\nkey = /b\nprobe = localhost\n"
+	 "[cert.a.reload.cmd]\ntype = command\ncommand = nginx -s reload\n"
+	 "[cert.a.reload.sig]\ntype = signal\nsignal = BOOM\n"
+	 "[cert.a.kv.crt]\nkey = a.crt\ntemplate = {{cert}}\n",
+	 "D/c.conf:1: [cert.a] kv_path: required by its [cert.a.kv.*] sections\n"
+	 "D/c.conf:5: [cert.a] probe: \"localhost\" is not host:port\n"
+	 "D/c.conf:8: [cert.a.reload.cmd] command: the program must be an absolute path (or set shell = true)\n"
+	 "D/c.conf:9: [cert.a.reload.sig] pidfile: set pidfile, or unit to signal its main process\n"
+	 "D/c.conf:11: [cert.a.reload.sig] signal: not a signal certd sends (HUP INT QUIT USR1 USR2 TERM WINCH CONT ALRM)\n"},
 	{"bad cert name", "[cert.a/b]\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
 	 "D/c.conf:1: invalid character in section name (allowed: letters, digits, _ . -)\n"},
@@ -385,10 +395,12 @@ END_TEST
 
 static const char *const md_heading[CONF_SEC_COUNT] = {
 	"## [certd]", "## [local_ca]", "## [vault]", "## [cert.NAME]", "## [cert.NAME.output.OUT]",
+	"## [cert.NAME.reload.ACTION]", "## [cert.NAME.kv.FIELD]",
 };
 static const char *const man_heading[CONF_SEC_COUNT] = {
 	".SS \"[certd]\"", ".SS \"[local_ca]\"", ".SS \"[vault]\"", ".SS \"[cert.NAME]\"",
-	".SS \"[cert.NAME.output.OUT]\"",
+	".SS \"[cert.NAME.output.OUT]\"", ".SS \"[cert.NAME.reload.ACTION]\"",
+	".SS \"[cert.NAME.kv.FIELD]\"",
 };
 
 /* "sec:key\n" lines of the schema, sorted by the table's order. */

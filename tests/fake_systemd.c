@@ -110,6 +110,7 @@ method_job(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	const char *name, *mode;
 	struct unit *u;
 	struct job *j;
+	sd_event_source *src;
 	uint64_t now;
 	int r;
 
@@ -137,8 +138,12 @@ method_job(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		return r;
 	}
 	sd_event_now(sd_bus_get_event(bus), CLOCK_MONOTONIC, &now);
-	sd_event_add_time(sd_bus_get_event(bus), NULL, CLOCK_MONOTONIC, now + delay_us, 0,
-			  on_job_done, j);
+	/* Not floating: on_job_done drops the only reference. */
+	if (sd_event_add_time(sd_bus_get_event(bus), &src, CLOCK_MONOTONIC, now + delay_us, 0,
+			      on_job_done, j) < 0) {
+		free(j->unit);
+		free(j);
+	}
 	return r;
 }
 
