@@ -35,6 +35,7 @@
 #include <openssl/rand.h>
 #include <systemd/sd-daemon.h>
 
+#include "coalesce.h"
 #include "control.h"
 #include "diag.h"
 #include "duration.h"
@@ -406,6 +407,8 @@ issuers_init(struct runner *r, const struct conf *c)
 		r->http = http_new(r->base);
 	if (r->reloader == NULL)
 		r->reloader = reload_ctx_new(r->base, r->http);
+	if (r->coalesce == NULL)
+		r->coalesce = coalesce_new(r->base, r->reloader, c->reload_debounce * 1000);
 	issuer_local_new(r->base, c->state_dir, &c->local_ca, &r->local, &e);
 	r->lanes[0].name = "local";
 	r->lanes[0].max = c->local_ca.max_in_flight;
@@ -475,7 +478,8 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 static void
 slot_init(struct runner *r, struct slot *s, const struct conf_cert *cc)
 {
-	struct job_env env = {r->base, r->worker, r->reloader, r->vault, r->conf->state_dir};
+	struct job_env env = {r->base, r->worker, r->reloader, r->coalesce, r->vault,
+			      r->conf->state_dir};
 	enum publish_recovery rec;
 	struct err e = {{0}};
 	int rc;
@@ -568,6 +572,7 @@ runner_fini(struct runner *r)
 	/* After the jobs: a job freed mid-keygen is released by the pool. */
 	worker_free(r->worker);
 	issuers_fini(r);
+	coalesce_free(r->coalesce);
 	reload_ctx_free(r->reloader);
 	http_free(r->http);
 	if (r->sigterm != NULL)

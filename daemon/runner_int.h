@@ -66,6 +66,7 @@ struct runner {
 	struct issuer *local;
 	struct http *http;
 	struct reload_ctx *reloader;
+	struct coalesce *coalesce;
 	struct vault_config vault_cfg;
 	struct vault *vault;
 	struct issuer *vault_pki;

@@ -205,6 +205,7 @@ struct conf {
 	gid_t control_socket_gid;
 	struct conf_list control_allow_users;
 	char *metrics_listen;
+	int64_t reload_debounce;
 	struct conf_local_ca local_ca;
 	struct conf_vault vault;
 	struct conf_cert *certs;

@@ -33,6 +33,8 @@ const struct conf_key conf_keys[] = {
 	 G(control_socket_gid), NULL, NULL, 0, "Group of the control socket (with a mode such as 0660)."},
 	{CONF_SEC_CERTD, "control_allow_users", CONF_T_LIST, G(control_allow_users), 0, NULL, NULL, 0,
 	 "Users (besides root and certd's own user) whose commands the control socket accepts."},
+	{CONF_SEC_CERTD, "reload_debounce", CONF_T_DURATION, G(reload_debounce), 0, "2s", NULL, 0,
+	 "Certificates of one consumer renewed within this window share one reload, after all their files are in place."},
 	{CONF_SEC_CERTD, "metrics_listen", CONF_T_STRING, G(metrics_listen), 0, NULL, NULL, 0,
 	 "Address of the Prometheus endpoint, e.g. 127.0.0.1:9118; unset: no endpoint."},
 

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "buf.h"
+#include "coalesce.h"
 #include "deliver.h"
 #include "probe.h"
 #include "publish.h"
@@ -51,6 +52,7 @@ struct deliver {
 	X509 *expect;
 	struct vault_op *vop;
 	struct reload_op *rop;
+	struct coalesce_member *member;
 	struct probe *probe;
 	struct event *done_ev;
 	struct event *kick_ev;
@@ -166,6 +168,7 @@ on_reload(const struct reload_result *res, void *arg)
 	const struct conf_reload *rl = &d->cc->reloads[d->reload_i];
 
 	d->rop = NULL;
+	d->member = NULL;
 	if (!res->ok) {
 		if (d->step == ST_ROLLBACK_RELOAD) {
 			finish(d, false, "%s; the previous files are back but reload %s failed: %s",
@@ -257,6 +260,7 @@ start_reload(struct deliver *d)
 	struct http_header *headers = NULL;
 	size_t n_headers = 0, i;
 	char **argv = NULL;
+	char key[4096];
 
 	a.timeout_ms = (long)rl->timeout * 1000;
 	switch (rl->type) {
@@ -295,7 +299,11 @@ start_reload(struct deliver *d)
 		a.http.timeout_ms = a.timeout_ms;
 		break;
 	}
-	reload_start(d->env.reload, &a, &env, on_reload, d, &d->rop);
+	coalesce_key(rl, key, sizeof(key));
+	if (d->env.coalesce != NULL && key[0] != '\0')
+		d->member = coalesce_join(d->env.coalesce, rl, &a, &env, on_reload, d);
+	else
+		reload_start(d->env.reload, &a, &env, on_reload, d, &d->rop);
 	free_argv(argv);
 	for (i = 0; i < n_headers; i++) {
 		free((char *)headers[i].name);
@@ -481,6 +489,7 @@ deliver_cancel(struct deliver *d)
 		return;
 	vault_cancel(d->vop);
 	reload_cancel(d->rop);
+	coalesce_leave(d->member);
 	probe_cancel(d->probe);
 	if (d->kv_data != NULL) {
 		wipe_json_strings(d->kv_data);

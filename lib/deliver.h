@@ -31,12 +31,14 @@
 
 struct event_base;
 struct reload_ctx;
+struct coalesce;
 struct vault;
 struct deliver;
 
 struct deliver_env {
 	struct event_base *base;
 	struct reload_ctx *reload;   /* may be NULL when no reload action is configured */
+	struct coalesce *coalesce;   /* batches reloads per consumer; NULL: none */
 	struct vault *vault;         /* may be NULL when no kv_path is configured */
 	const char *state_dir;       /* where publish keeps the previous generation */
 };

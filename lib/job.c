@@ -381,7 +381,8 @@ static void
 start_delivery(struct job *j, X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key,
 	       enum job_result result)
 {
-	struct deliver_env env = {j->base, j->env.reload, j->env.vault, j->env.state_dir};
+	struct deliver_env env = {j->base, j->env.reload, j->env.coalesce, j->env.vault,
+				  j->env.state_dir};
 
 	if (!deliver_needed(j->cc)) {
 		report(j, result);

@@ -57,6 +57,7 @@ struct job;
 typedef void (*job_done_cb)(struct job *j, const struct job_report *r, void *arg);
 
 struct reload_ctx;
+struct coalesce;
 struct vault;
 
 /* What jobs share; everything must outlive them. */
@@ -64,6 +65,7 @@ struct job_env {
 	struct event_base *base;
 	struct worker *worker;
 	struct reload_ctx *reload;   /* NULL: no reload actions possible */
+	struct coalesce *coalesce;   /* batches reloads of a shared consumer; may be NULL */
 	struct vault *vault;         /* NULL: no KV output possible */
 	const char *state_dir;       /* previous generations, intent records */
 };
