@@ -218,7 +218,10 @@ update_state(struct slot *s, const struct job_report *rep)
 	bool quiet = unchanged_pass(s, rep);
 
 	s->st.last_attempt = now;
-	memcpy(s->st.delivered_sha256, rep->delivered_sha256, sizeof(s->st.delivered_sha256));
+	/* A pass that failed before delivering says nothing about what the
+	 * consumers have: keep what was known. */
+	if (rep->delivered_sha256[0] != '\0')
+		memcpy(s->st.delivered_sha256, rep->delivered_sha256, sizeof(s->st.delivered_sha256));
 	if (rep->not_after != 0) {
 		snprintf(s->st.serial, sizeof(s->st.serial), "%s", rep->serial);
 		s->st.not_before = rep->not_before;

@@ -94,6 +94,7 @@ finish(struct deliver *d, bool ok, const char *fmt, ...)
 	va_list ap;
 
 	d->res.ok = ok;
+	d->res.consumer_absent = d->consumer_absent;
 	if (fmt != NULL) {
 		va_start(ap, fmt);
 		vsnprintf(d->res.reason, sizeof(d->res.reason), fmt, ap);

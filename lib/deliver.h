@@ -46,6 +46,7 @@ struct deliver_env {
 struct deliver_result {
 	bool ok;
 	bool rolled_back;            /* the previous files are back in place */
+	bool consumer_absent;        /* a pid file was missing: nothing signalled or probed */
 	char reason[768];            /* when !ok; untrusted parts included: escape */
 };
 

@@ -351,9 +351,15 @@ on_delivered(const struct deliver_result *res, void *arg)
 	if (res->ok) {
 		memcpy(j->known.delivered, j->report.pair_sha256, sizeof(j->known.delivered));
 		memcpy(j->report.delivered_sha256, j->known.delivered, sizeof(j->known.delivered));
-		log_info(j->cc->name, "delivered: %s%s%s", j->cc->n_kv_fields ? "Vault KV written, " : "",
-			 j->cc->n_reloads ? "reloaded, " : "",
-			 j->cc->probe ? "the probe sees the new certificate" : "done");
+		if (res->consumer_absent)
+			log_info(j->cc->name, "delivered: %sthe service is not running (no pid file): "
+				 "nothing reloaded or probed; it loads the files when it starts",
+				 j->cc->n_kv_fields ? "Vault KV written; " : "");
+		else
+			log_info(j->cc->name, "delivered: %s%s%s",
+				 j->cc->n_kv_fields ? "Vault KV written, " : "",
+				 j->cc->n_reloads ? "reloaded, " : "",
+				 j->cc->probe ? "the probe sees the new certificate" : "done");
 		report(j, j->result_after_delivery);
 		return;
 	}

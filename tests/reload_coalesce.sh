@@ -37,6 +37,7 @@ run_certd "$T/force.log" --once --force -c "$conf" a b || fail "--once --force: 
 sleep 0.3
 assert_eq "$(wc -l <"$T/hups")" 1 "SIGHUPs received by the consumer"
 assert_contains "$T/force.log" "[a] delivered: reloaded"
+assert_contains "$T/first.log" "the service is not running (no pid file)"
 assert_contains "$T/force.log" "[b] delivered: reloaded"
 # the signal came after both sets were written
 hup_time=$(stat -c %Y "$T/hups")
