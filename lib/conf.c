@@ -32,6 +32,7 @@
 #include "duration.h"
 #include "fsutil.h"
 #include "ini.h"
+#include "reload.h"
 #include "xalloc.h"
 
 #define CONF_FILE_MAX (16 * 1024 * 1024)
@@ -822,23 +823,20 @@ vault_diag(struct loader *ld, const struct conf *c, const char *key, int warning
 static void
 validate_reload(struct loader *ld, const struct conf_reload *rl, const char *section)
 {
-	static const char *const sigs[] = {"HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "WINCH",
-					   "CONT", "ALRM"};
-	size_t i;
-	bool ok = false;
-
 	if (rl->type_name == NULL)
 		return;
 	switch (rl->type) {
 	case CONF_RELOAD_SIGNAL:
-		for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]) && rl->signal; i++)
-			ok |= strcmp(rl->signal, sigs[i]) == 0;
-		if (!ok)
+		/* The same table the reload module sends from. */
+		if (rl->signal == NULL || reload_signal_from_name(rl->signal) < 0)
 			key_diagv2(ld, rl->file, rl->line, section, "signal",
-				   "not a signal certd sends (HUP INT QUIT USR1 USR2 TERM WINCH CONT ALRM)");
+				   "not a signal certd sends (HUP INT QUIT KILL USR1 USR2 ALRM TERM CONT WINCH)");
 		if (rl->pidfile == NULL && rl->unit == NULL)
 			key_diagv2(ld, rl->file, rl->line, section, "pidfile",
 				   "set pidfile, or unit to signal its main process");
+		if (rl->pidfile != NULL && rl->unit != NULL)
+			key_diagv2(ld, rl->file, rl->line, section, "unit",
+				   "set pidfile or unit, not both");
 		break;
 	case CONF_RELOAD_SYSTEMD_UNIT:
 		if (rl->unit == NULL)
@@ -969,9 +967,29 @@ validate_cert(struct loader *ld, const struct conf *c, const struct conf_cert *c
 	if (cc->probe != NULL) {
 		const char *colon = strrchr(cc->probe, ':');
 		unsigned long port = 0;
-		if (colon == NULL || colon == cc->probe || !parse_uint(colon + 1, 65535, &port) ||
-		    port == 0)
+		char host[64] = "";
+		size_t hl = colon ? (size_t)(colon - cc->probe) : 0;
+
+		if (hl >= 2 && cc->probe[0] == '[' && cc->probe[hl - 1] == ']' && hl - 2 < sizeof(host))
+			memcpy(host, cc->probe + 1, hl - 2);
+		else if (hl > 0 && hl < sizeof(host))
+			memcpy(host, cc->probe, hl);
+		if (colon == NULL || !parse_uint(colon + 1, 65535, &port) || port == 0)
 			cert_diag(ld, cc, section, "probe", 0, "\"%s\" is not host:port", cc->probe);
+		else if (!is_ip(host) && strcmp(host, "localhost") != 0)
+			cert_diag(ld, cc, section, "probe", 0,
+				  "\"%s\": the host must be an IP address (or localhost), so that "
+				  "probing never waits on DNS", cc->probe);
+	}
+	if (cc->kv_path != NULL) {
+		const char *q;
+		bool bad = cc->kv_path[0] == '/' || strstr(cc->kv_path, "..") != NULL;
+		for (q = cc->kv_path; *q && !bad; q++)
+			bad = !isalnum((unsigned char)*q) && strchr("_-./", *q) == NULL;
+		if (bad)
+			cert_diag(ld, cc, section, "kv_path", 0,
+				  "\"%s\" is not a Vault path (letters, digits, _ - . /; no leading /, no ..)",
+				  cc->kv_path);
 	}
 	if (cc->probe_attempts == 0)
 		cert_diag(ld, cc, section, "probe_attempts", 0, "must be at least 1");

@@ -291,7 +291,7 @@ static const struct {
 	 "D/c.conf:5: [cert.a] probe: \"localhost\" is not host:port\n"
 	 "D/c.conf:8: [cert.a.reload.cmd] command: the program must be an absolute path (or set shell = true)\n"
 	 "D/c.conf:9: [cert.a.reload.sig] pidfile: set pidfile, or unit to signal its main process\n"
-	 "D/c.conf:11: [cert.a.reload.sig] signal: not a signal certd sends (HUP INT QUIT USR1 USR2 TERM WINCH CONT ALRM)\n"},
+	 "D/c.conf:11: [cert.a.reload.sig] signal: not a signal certd sends (HUP INT QUIT KILL USR1 USR2 ALRM TERM CONT WINCH)\n"},
 	{"bad cert name", "[cert.a/b]\n",
 	 "D/c.conf: warning: no [cert.NAME] section: nothing to manage\n"
 	 "D/c.conf:1: invalid character in section name (allowed: letters, digits, _ . -)\n"},
