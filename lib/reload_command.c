@@ -46,6 +46,7 @@
 #include <sys/pidfd.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,14 @@ child_exec(const char *exe, char *const *argv, char *const *envp, int null_fd, i
 	 * handled signals are reset by execve anyway. */
 	for (sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &sa, NULL);
+	/* An ignored 32 or 33 is inherited through execve, and glibc's
+	 * sigaction() will not touch them: ask the kernel directly.  An
+	 * all-zero kernel sigaction is SIG_DFL, no flags, empty mask on
+	 * every architecture; the size argument is the kernel's sigset. */
+	for (sig = 32; sig <= 33; sig++) {
+		unsigned long ksa[8] = {0};
+		syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t)(64 / 8));
+	}
 	/* Blocked since fork (see spawn); only now safe to let through. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -15,6 +15,7 @@
  *   vs_token.c  tokens, ACL, auth/token/..., response wrapping
  *   vs_auth.c   approle, cert, kubernetes and jwt logins
  *   vs_kv.c     KV version 1 and 2
+ *   vs_sectigo.c  the Sectigo Vault PKI plugin's paths, scriptable
  *   vs_ctl.c    the /_test control API
  * Everything is test code: clarity over speed, but real crypto and Vault's
  * real response shapes.
@@ -62,6 +63,7 @@ enum vs_mount_type {
 	VS_MOUNT_CERT,
 	VS_MOUNT_K8S,
 	VS_MOUNT_JWT,
+	VS_MOUNT_SECTIGO,
 };
 
 /* One issued (or CA) certificate held by a PKI mount. */
@@ -102,6 +104,8 @@ struct vs_cert_role {
 	struct vs_cert_role *next;
 };
 
+struct vs_sectigo;
+
 struct vs_mount {
 	char *path;                /* "pki_int", "auth/approle", "secret" */
 	enum vs_mount_type type;
@@ -112,6 +116,7 @@ struct vs_mount {
 	long kv_ttl;               /* KV1 lease_duration */
 	json_t *roles;             /* approle/kubernetes/jwt: name -> role */
 	struct vs_cert_role *cert_roles;
+	struct vs_sectigo *sectigo;  /* VS_MOUNT_SECTIGO */
 	struct vs_mount *next;
 };
 
@@ -189,6 +194,8 @@ struct vs_req {
 	const char *wrap_ttl;      /* X-Vault-Wrap-TTL */
 	struct vs_fault *post_fault; /* truncate / drop the real reply */
 	struct event *timer;
+	json_t *later;             /* reply parked by vs_reply_json_after */
+	int later_status;
 	bool hung;
 	struct vs_req *next;       /* st->pending */
 };
@@ -212,6 +219,9 @@ void vs_http_flush_pending(struct vs_state *st);
 void vs_send(struct vs_req *r, int status, const char *ctype,
     const void *body, size_t len, json_t *headers);
 void vs_reply_json(struct vs_req *r, int status, json_t *body);
+/* vs_reply_json after ms milliseconds (body stolen now); ms < 0: never,
+ * the request stays parked until shutdown answers it 503. */
+void vs_reply_json_after(struct vs_req *r, int status, json_t *body, long ms);
 /* {"errors": [msg]}; msg NULL gives an empty errors list. */
 void vs_reply_error(struct vs_req *r, int status, const char *msg);
 void vs_reply_errorf(struct vs_req *r, int status, const char *fmt, ...)
@@ -357,6 +367,16 @@ void vs_kv_handle(struct vs_req *r, struct vs_mount *m, const char *rest);
 bool vs_kv_exists(struct vs_mount *m, const char *rest);
 int vs_kv_put(struct vs_mount *m, const char *path, json_t *data,
     struct err *e);
+
+/* ---- vs_sectigo.c ---- */
+int vs_sectigo_setup(struct vs_state *st, struct err *e);
+void vs_sectigo_free(struct vs_sectigo *s);
+void vs_sectigo_handle(struct vs_req *r, struct vs_mount *m, const char *rest);
+/* /_test/sectigo[/<op>] (op after "sectigo", "" or "/approve", ...). */
+void vs_sectigo_ctl(struct vs_req *r, json_t *in, const char *op);
+/* Counters of every Sectigo mount: mount -> config -> {enroll: n, ...}. */
+json_t *vs_sectigo_counters(struct vs_state *st);
+void vs_sectigo_counters_reset(struct vs_state *st);
 
 /* ---- vs_ctl.c ---- */
 void vs_ctl_handle(struct vs_req *r);

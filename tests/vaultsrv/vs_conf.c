@@ -556,6 +556,29 @@ load_kv(struct vs_state *st, json_t *list, struct err *e)
 	return 0;
 }
 
+static int
+load_sectigo(struct vs_state *st, json_t *list, struct err *e)
+{
+	static const char *const keys[] = {"path", "customer_uri", "ca",
+	    "configs", "script", "scripts", "scm_profiles", "statuses", NULL};
+	json_t *c;
+	size_t i;
+	char where[64];
+
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list))
+		return err_set(e, EINVAL, "sectigo: expected a list of mounts");
+	json_array_foreach(list, i, c) {
+		snprintf(where, sizeof(where), "sectigo[%zu]", i);
+		if (check_keys(c, keys, where, e) < 0)
+			return -EINVAL;
+		mount_add(st, vs_jstr(c, "path") ? vs_jstr(c, "path") :
+		    "sectigo-vault-pki", VS_MOUNT_SECTIGO, c);
+	}
+	return 0;
+}
+
 static const struct {
 	const char *section;
 	enum vs_mount_type type;
@@ -615,7 +638,8 @@ int
 vs_conf_load(struct vs_state *st, const char *path, struct err *e)
 {
 	static const char *const keys[] = {"cluster_name", "sealed", "policies",
-	    "tokens", "pki", "kv", "approle", "cert", "kubernetes", "jwt", NULL};
+	    "tokens", "pki", "kv", "approle", "cert", "kubernetes", "jwt",
+	    "sectigo", NULL};
 	json_t *root = NULL;
 	json_error_t jerr;
 	int rc;
@@ -635,8 +659,10 @@ vs_conf_load(struct vs_state *st, const char *path, struct err *e)
 	    (rc = load_pki(st, json_object_get(root, "pki"), e)) < 0 ||
 	    (rc = load_kv(st, json_object_get(root, "kv"), e)) < 0 ||
 	    (rc = load_auth(st, root, e)) < 0 ||
+	    (rc = load_sectigo(st, json_object_get(root, "sectigo"), e)) < 0 ||
 	    (rc = vs_pki_setup(st, e)) < 0 ||
-	    (rc = vs_auth_setup(st, e)) < 0)
+	    (rc = vs_auth_setup(st, e)) < 0 ||
+	    (rc = vs_sectigo_setup(st, e)) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -657,6 +683,8 @@ vs_state_free(struct vs_state *st)
 		if (m->pki != NULL)
 			vs_pki_free(m->pki);
 		vs_cert_role_free(m->cert_roles);
+		if (m->sectigo != NULL)
+			vs_sectigo_free(m->sectigo);
 		json_decref(m->kv);
 		json_decref(m->roles);
 		json_decref(m->cfg);

@@ -14,6 +14,8 @@
  *   POST   /_test/expire-token   {"token": id, "ttl": seconds left}
  *   GET    /_test/requests[?since=SEQ]   the request log; DELETE clears
  *   GET    /_test/counters       per "METHOD /path" and per path; DELETE
+ *   GET    /_test/sectigo        Sectigo mounts: counters, scripts, entries
+ *   POST   /_test/sectigo/script | approve | error    (see vs_sectigo.c)
  */
 #include "config.h"
 
@@ -213,6 +215,7 @@ counters(struct vs_req *r)
 	if (r->method == VS_DELETE) {
 		json_object_clear(st->counters);
 		json_object_clear(st->issued);
+		vs_sectigo_counters_reset(st);
 		vs_reply_204(r);
 		return;
 	}
@@ -223,8 +226,9 @@ counters(struct vs_req *r)
 		    json_integer_value(v)));
 		total += (long)json_integer_value(v);
 	}
-	vs_reply_json(r, 200, json_pack("{sO so sO sI}", "requests", st->counters,
-	    "paths", paths, "issued", st->issued, "total", (json_int_t)total));
+	vs_reply_json(r, 200, json_pack("{sO so sO sI so}", "requests",
+	    st->counters, "paths", paths, "issued", st->issued, "total",
+	    (json_int_t)total, "sectigo", vs_sectigo_counters(st)));
 }
 
 static void
@@ -316,6 +320,8 @@ vs_ctl_handle(struct vs_req *r)
 		requests(r);
 	} else if (strcmp(op, "counters") == 0) {
 		counters(r);
+	} else if (strcmp(op, "sectigo") == 0 || strncmp(op, "sectigo/", 8) == 0) {
+		vs_sectigo_ctl(r, in, op + 7);
 	} else {
 		vs_reply_error(r, 404, "unknown control endpoint");
 	}

@@ -10,8 +10,10 @@
  *   route (404 "no handler for route") → handler.
  * Every reply goes through vs_send(), which records the status in the log,
  * applies a "truncate" or "drop" fault to the real reply, and frees the
- * struct vs_req.  Requests parked by a fault (delay, hang, drop, close) sit
- * on st->pending until their timer fires or shutdown flushes them; a parked
+ * struct vs_req.  Requests parked by a fault (delay, hang, drop, close) or
+ * by vs_reply_json_after() (a handler that has done its work but answers
+ * late or never, as the Sectigo plugin's slow enroll) sit on st->pending
+ * until their timer fires or shutdown flushes them; a parked
  * request whose client went away is detached by libevent (its connection
  * pointer becomes NULL) but never freed behind our back.
  */
@@ -246,6 +248,7 @@ req_free(struct vs_req *r)
 		event_free(r->timer);
 	json_decref(r->json);
 	json_decref(r->record);
+	json_decref(r->later);
 	X509_free(r->peer);
 	free(r->uri_path);
 	free(r->query);
@@ -368,6 +371,38 @@ vs_reply_json(struct vs_req *r, int status, json_t *body)
 	/* Responses carry private keys and tokens. */
 	xfree_secret(s, n);
 	json_decref(body);
+}
+
+static void
+later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct vs_req *r = arg;
+	json_t *body = r->later;
+
+	(void)fd;
+	(void)what;
+	event_free(r->timer);
+	r->timer = NULL;
+	r->later = NULL;
+	pending_remove(r);
+	vs_reply_json(r, r->later_status, body);
+}
+
+void
+vs_reply_json_after(struct vs_req *r, int status, json_t *body, long ms)
+{
+	if (ms == 0) {
+		vs_reply_json(r, status, body);
+		return;
+	}
+	r->later = body;
+	r->later_status = status;
+	if (ms < 0) {
+		r->hung = true;
+		park(r, 0, NULL);
+	} else {
+		park(r, ms, later_cb);
+	}
 }
 
 void
@@ -550,6 +585,8 @@ unauthenticated(struct vs_req *r, struct vs_mount *m, const char *rest)
 		return false;
 	if (m->type == VS_MOUNT_PKI)
 		return vs_pki_unauthenticated(rest);
+	if (m->type == VS_MOUNT_SECTIGO)
+		return false;
 	return vs_auth_unauthenticated(m, rest);
 }
 
@@ -681,6 +718,9 @@ dispatch(struct vs_req *r)
 	case VS_MOUNT_KV1:
 	case VS_MOUNT_KV2:
 		vs_kv_handle(r, m, rest);
+		break;
+	case VS_MOUNT_SECTIGO:
+		vs_sectigo_handle(r, m, rest);
 		break;
 	default:
 		vs_auth_handle(r, m, rest);
