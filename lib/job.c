@@ -16,8 +16,8 @@
  * asynchronous to wait for).  Nothing is written unless every check of
  * VERIFY passed; publish_set then writes the set or nothing.
  *
- * Assessment and publication do blocking file I/O on the loop thread; the
- * files are a few kilobytes and local.  Key generation never runs here.
+ * Key generation and publication (its fsyncs) run on the worker pool;
+ * assessment reads a few small local files on the loop thread.
  */
 #include "config.h"
 
@@ -48,6 +48,7 @@ enum job_state {
 	JS_IDLE = 0,
 	JS_KEYGEN,
 	JS_SUBMIT,
+	JS_PUBLISH,
 	JS_DELIVER,
 	JS_REPORT,
 };
@@ -79,6 +80,13 @@ struct job {
 	struct err keygen_err;
 
 	bool warned;  /* the CA's last warning was logged; not repeated each pass */
+	struct {
+		struct issuer_result *res;   /* what is being published */
+		struct render_out out;       /* the bytes, wiped when done */
+		struct publish_result result;
+		struct err err;
+		int rc;
+	} pub;
 	enum job_result result_after_delivery;
 	struct job_known known;  /* see job_set_known() */
 };
@@ -436,52 +444,57 @@ out:
 
 /* ------------------------------------------------------------ publish */
 
+static void job_discard(void *arg);
+
+/* Worker thread: directories, then the durable publication (fsyncs).
+ * Touches only j->pub and the strings of j->cc, which outlive the task. */
 static void
-verify_and_publish(struct job *j, struct issuer_result *res)
+publish_work(void *arg)
 {
+	struct job *j = arg;
+	struct render_out *out = &j->pub.out;
+	size_t i;
+
+	j->pub.rc = 0;
+	for (i = 0; i < out->n && j->pub.rc == 0; i++)
+		j->pub.rc = fsutil_mkdir_parent(out->files[i].path, &j->pub.err);
+	if (j->pub.rc == 0)
+		j->pub.rc = publish_set_durable(j->env.state_dir, j->cc->name, out->files, out->n,
+						&j->pub.result, &j->pub.err);
+}
+
+/* What the issuance left for the publication: freed once it is over. */
+static void
+release_issued(struct job *j)
+{
+	render_out_free(&j->pub.out);
+	issuer_result_free(j->pub.res);
+	j->pub.res = NULL;
+	EVP_PKEY_free(j->key);
+	X509_REQ_free(j->csr);
+	j->key = NULL;
+	j->csr = NULL;
+}
+
+/* Loop thread, once the files are in place (or not). */
+static void
+publish_done(void *arg)
+{
+	struct job *j = arg;
 	const struct conf_cert *cc = j->cc;
-	struct x509_names want = requested_names(cc);
+	struct issuer_result *res = j->pub.res;
 	EVP_PKEY *key = res->key != NULL ? res->key : j->key;
-	struct render_out out = {0};
-	struct publish_result pr = {0};
-	struct err e = {{0}};
 	char until[32], left[32];
 	time_t now = time(NULL);
 	struct tm tm;
 
-	if (key == NULL) {
-		fail(j, JOB_FAILED, "the %s issuer returned no key", issuer_name(j->iss));
+	j->task = NULL;
+	render_out_free(&j->pub.out);
+	if (j->pub.rc < 0) {
+		fail(j, JOB_FAILED, "publish: %s", j->pub.err.msg);
+		release_issued(j);
 		return;
 	}
-	if (x509_key_matches_cert(key, res->cert, &e) < 0 ||
-	    x509_verify_chain(res->cert, res->chain, res->anchors, now, &e) < 0 ||
-	    x509_check_names(res->cert, &want, cc->exclude_cn_from_sans, &e) < 0 ||
-	    x509_check_valid_at(res->cert, now, &e) < 0) {
-		fail(j, JOB_FAILED, "the %s issuer returned a certificate that fails verification: %s",
-		     issuer_name(j->iss), e.msg);
-		return;
-	}
-	if (render_outputs(cc, res->cert, res->chain, key, &out, &e) < 0) {
-		fail(j, JOB_FAILED, "render: %s", e.msg);
-		return;
-	}
-	for (size_t i = 0; i < out.n; i++) {
-		if (fsutil_mkdir_parent(out.files[i].path, &e) < 0) {
-			render_out_free(&out);
-			fail(j, JOB_FAILED, "publish: %s; the previous files are unchanged", e.msg);
-			return;
-		}
-	}
-	/* cert is the first output and key the last (conf_cert_paths order). */
-	pair_hash(out.files[0].data, out.files[0].len, out.files[out.n - 1].data,
-		  out.files[out.n - 1].len, j->report.pair_sha256);
-	j->before = j->known;
-	if (publish_set_durable(j->env.state_dir, cc->name, out.files, out.n, &pr, &e) < 0) {
-		render_out_free(&out);
-		fail(j, JOB_FAILED, "publish: %s", e.msg);
-		return;
-	}
-	render_out_free(&out);
 	fill_current(&j->report, res->cert);
 	set_renew_at(&j->report, cc);
 	remember_verified(j);
@@ -492,10 +505,52 @@ verify_and_publish(struct job *j, struct issuer_result *res)
 		struct log_ctx ctx = {cc->name, issuer_name(j->iss), j->report.serial};
 		log_msgx(LOG_LVL_INFO, &ctx, "issued serial %s by the %s CA, valid until %s (%s); "
 			 "verified key, chain and names; wrote %u file(s), %u unchanged",
-			 j->report.serial, issuer_name(j->iss), until, left, pr.written, pr.unchanged);
+			 j->report.serial, issuer_name(j->iss), until, left, j->pub.result.written,
+			 j->pub.result.unchanged);
 	}
 	j->known.delivered[0] = '\0';
 	start_delivery(j, res->cert, res->chain, key, JOB_ISSUED);
+	release_issued(j);
+}
+
+/* Verify what the CA returned, render the outputs, and hand the blocking
+ * publication to the worker pool.  Returns true when res was taken (it is
+ * released when the publication is over). */
+static bool
+verify_and_publish(struct job *j, struct issuer_result *res)
+{
+	const struct conf_cert *cc = j->cc;
+	struct x509_names want = requested_names(cc);
+	EVP_PKEY *key = res->key != NULL ? res->key : j->key;
+	struct render_out *out = &j->pub.out;
+	struct err e = {{0}};
+	time_t now = time(NULL);
+
+	if (key == NULL) {
+		fail(j, JOB_FAILED, "the %s issuer returned no key", issuer_name(j->iss));
+		return false;
+	}
+	if (x509_key_matches_cert(key, res->cert, &e) < 0 ||
+	    x509_verify_chain(res->cert, res->chain, res->anchors, now, &e) < 0 ||
+	    x509_check_names(res->cert, &want, cc->exclude_cn_from_sans, &e) < 0 ||
+	    x509_check_valid_at(res->cert, now, &e) < 0) {
+		fail(j, JOB_FAILED, "the %s issuer returned a certificate that fails verification: %s",
+		     issuer_name(j->iss), e.msg);
+		return false;
+	}
+	memset(out, 0, sizeof(*out));
+	if (render_outputs(cc, res->cert, res->chain, key, out, &e) < 0) {
+		fail(j, JOB_FAILED, "render: %s", e.msg);
+		return false;
+	}
+	/* cert is the first output and key the last (conf_cert_paths order). */
+	pair_hash(out->files[0].data, out->files[0].len, out->files[out->n - 1].data,
+		  out->files[out->n - 1].len, j->report.pair_sha256);
+	j->before = j->known;
+	j->pub.res = res;
+	j->state = JS_PUBLISH;
+	j->task = worker_submit(j->worker, publish_work, publish_done, job_discard, j);
+	return true;
 }
 
 /* ------------------------------------------------------------ submit */
@@ -518,7 +573,11 @@ on_issued(struct issuer_result *res, void *arg)
 			log_warning(j->cc->name, "%s", buf_str(&why));
 		}
 		j->warned = res->warning[0] != '\0';
-		verify_and_publish(j, res);
+		if (verify_and_publish(j, res)) {
+			/* res, the key and the CSR now belong to the publication. */
+			buf_free(&why);
+			return;
+		}
 		break;
 	case ISSUER_PENDING:
 		fail(j, JOB_PENDING, "the %s CA has the request pending: %s", issuer_name(j->iss),
@@ -580,14 +639,14 @@ keygen_done(void *arg)
 	j->op = issuer_start(j->iss, &req, on_issued, j);
 }
 
+/* A worker task of a job that was freed meanwhile (job_free): release
+ * what the job still owned, then the job. */
 static void
-keygen_discard(void *arg)
+job_discard(void *arg)
 {
-	/* The job is gone (job_free); only the products remain. */
 	struct job *j = arg;
 
-	EVP_PKEY_free(j->key);
-	X509_REQ_free(j->csr);
+	release_issued(j);
 	free(j);
 }
 
@@ -647,7 +706,7 @@ job_run(struct job *j, enum job_mode mode, const char *force_why)
 		keygen_done(j);
 		return;
 	}
-	j->task = worker_submit(j->worker, keygen_work, keygen_done, keygen_discard, j);
+	j->task = worker_submit(j->worker, keygen_work, keygen_done, job_discard, j);
 }
 
 void
@@ -680,12 +739,11 @@ job_free(struct job *j)
 	issuer_cancel(j->op);
 	deliver_cancel(j->deliver);
 	if (j->task != NULL) {
-		/* The worker may be running keygen_work on j right now: it
-		 * frees j through keygen_discard when it is done. */
+		/* The worker may be running keygen_work or publish_work on j
+		 * right now: job_discard frees j when it is done. */
 		worker_cancel(j->task);
 		return;
 	}
-	EVP_PKEY_free(j->key);
-	X509_REQ_free(j->csr);
+	release_issued(j);
 	free(j);
 }
