@@ -84,6 +84,8 @@ struct runner {
 	struct control *control;
 	struct metrics *metrics;
 	struct event *watchdog;
+	char *control_key;           /* the settings the open socket was made with */
+	char *metrics_key;
 };
 
 /* runner.c */

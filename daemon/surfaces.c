@@ -337,6 +337,9 @@ open_metrics(struct runner *r)
 	return rc;
 }
 
+static char *control_key(const struct conf *c);
+static char *metrics_key(const struct conf *c);
+
 int
 runner_surfaces_init(struct runner *r)
 {
@@ -344,6 +347,8 @@ runner_surfaces_init(struct runner *r)
 	struct timeval tv;
 
 	r->started = time(NULL);
+	r->control_key = control_key(r->conf);
+	r->metrics_key = metrics_key(r->conf);
 	if (open_control(r) < 0 || open_metrics(r) < 0)
 		return -1;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
@@ -356,16 +361,48 @@ runner_surfaces_init(struct runner *r)
 	return 0;
 }
 
-/* A reload may move the socket or the metrics address: reopen both. */
+static char *
+control_key(const struct conf *c)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	buf_printf(&b, "%s|%o|%s|", c->control_socket, (unsigned)c->control_socket_mode,
+		   c->control_socket_group_name ? c->control_socket_group_name : "");
+	for (i = 0; i < c->control_allow_users.n; i++)
+		buf_printf(&b, "%s,", c->control_allow_users.v[i]);
+	return buf_steal(&b);
+}
+
+static char *
+metrics_key(const struct conf *c)
+{
+	return xstrdup(c->metrics_listen ? c->metrics_listen : "");
+}
+
+/* A reload reopens the socket or the metrics listener only when its
+ * settings changed: closing the socket would also cut off replies still
+ * being written (a `certd reload` answered just before the new config is
+ * applied). */
 void
 runner_surfaces_reload(struct runner *r)
 {
-	control_free(r->control);
-	metrics_free(r->metrics);
-	r->control = NULL;
-	r->metrics = NULL;
-	open_control(r);
-	open_metrics(r);
+	char *ck = control_key(r->conf), *mk = metrics_key(r->conf);
+
+	if (r->control_key == NULL || strcmp(ck, r->control_key) != 0) {
+		control_free(r->control);
+		r->control = NULL;
+		open_control(r);
+	}
+	if (r->metrics_key == NULL || strcmp(mk, r->metrics_key) != 0) {
+		metrics_free(r->metrics);
+		r->metrics = NULL;
+		open_metrics(r);
+	}
+	free(r->control_key);
+	free(r->metrics_key);
+	r->control_key = ck;
+	r->metrics_key = mk;
 }
 
 void
@@ -373,6 +410,9 @@ runner_surfaces_fini(struct runner *r)
 {
 	control_free(r->control);
 	metrics_free(r->metrics);
+	free(r->control_key);
+	free(r->metrics_key);
+	r->control_key = r->metrics_key = NULL;
 	if (r->watchdog != NULL)
 		event_free(r->watchdog);
 	r->control = NULL;
