@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -49,6 +50,10 @@ usage(FILE *f)
 		"Commands to the running daemon (over its control socket):\n"
 		"  certd status [--json]        every certificate: state, serial, expiry, next renewal\n"
 		"  certd renew NAME [--force]   renew NAME now if due (with --force: regardless)\n"
+		"  certd revoke NAME [--reason TEXT] [--reissue]\n"
+		"                               revoke NAME's certificate at its CA (Sectigo); then\n"
+		"                               NAME is held (no longer renewed; renew --force\n"
+		"                               resumes), or with --reissue a new one is ordered\n"
 		"  certd reload                 re-read the configuration\n"
 		"\n"
 		"Exit status:\n"
@@ -80,9 +85,52 @@ print_status_table(const json_t *certs)
 	}
 }
 
-/* status / renew / reload over the control socket; returns an exit code. */
+struct revoke_args {
+	const char *reason;
+	bool reissue;
+};
+
+/* After "revoke": poll the status until NAME's revocation is over. */
 static int
-client_command(const char *socket_path, const char *cmd, const char *name, bool force, bool json)
+wait_revoked(const char *socket_path, const char *name)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "status"), *reply = NULL, *c;
+	struct timespec pause = {0, 250 * 1000 * 1000};
+	struct err e = {{0}};
+	const char *st = "revoking";
+	int i, rc = EXIT_CERT_FAILED;
+	size_t k;
+
+	for (i = 0; i < 4 * 660 && strcmp(st, "revoking") == 0; i++) {
+		nanosleep(&pause, NULL);
+		json_decref(reply);
+		reply = NULL;
+		if (control_call(socket_path, req, 10000, &reply, &e) < 0) {
+			fprintf(stderr, "certd: %s: %s\n", socket_path, e.msg);
+			goto out;
+		}
+		json_array_foreach(json_object_get(reply, "certs"), k, c)
+			if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0 &&
+			    json_is_string(json_object_get(c, "revoke")))
+				st = json_string_value(json_object_get(c, "revoke"));
+	}
+	if (strcmp(st, "revoked") == 0) {
+		printf("%s: revoked\n", name);
+		rc = EXIT_OK;
+	} else {
+		fprintf(stderr, "certd: %s: revocation %s\n", name, st);
+	}
+out:
+	json_decref(req);
+	json_decref(reply);
+	return rc;
+}
+
+/* status / renew / revoke / reload over the control socket; returns an
+ * exit code. */
+static int
+client_command(const char *socket_path, const char *cmd, const char *name, bool force, bool json,
+	       const struct revoke_args *ra)
 {
 	json_t *req = json_pack("{s:s}", "cmd", cmd), *reply = NULL;
 	struct err e = {{0}};
@@ -91,6 +139,11 @@ client_command(const char *socket_path, const char *cmd, const char *name, bool 
 	if (name != NULL) {
 		json_object_set_new(req, "name", json_string(name));
 		json_object_set_new(req, "force", json_boolean(force));
+	}
+	if (strcmp(cmd, "revoke") == 0) {
+		if (ra->reason != NULL)
+			json_object_set_new(req, "reason", json_string(ra->reason));
+		json_object_set_new(req, "reissue", json_boolean(ra->reissue));
 	}
 	if (control_call(socket_path, req, 10000, &reply, &e) < 0) {
 		fprintf(stderr, "certd: %s: %s (is the daemon running?)\n", socket_path, e.msg);
@@ -109,6 +162,9 @@ client_command(const char *socket_path, const char *cmd, const char *name, bool 
 	} else if (strcmp(cmd, "renew") == 0) {
 		printf("%s: renewal requested (%s)\n", name,
 		       json_string_value(json_object_get(reply, "state")));
+	} else if (strcmp(cmd, "revoke") == 0) {
+		rc = wait_revoked(socket_path, name);
+		goto out;
 	} else {
 		printf("reload requested\n");
 	}
@@ -128,6 +184,8 @@ main(int argc, char **argv)
 		{"force", no_argument, NULL, 'f'},
 		{"check-config", no_argument, NULL, 'k'},
 		{"json", no_argument, NULL, 'j'},
+		{"reason", required_argument, NULL, 'r'},
+		{"reissue", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -135,6 +193,7 @@ main(int argc, char **argv)
 	const char *config_path = DEFAULT_CONFIG;
 	bool once = false, force = false, check = false, json = false;
 	const char *command = NULL;
+	struct revoke_args ra = {NULL, false};
 	struct diag d = DIAG_INIT;
 	struct conf *c = NULL;
 	struct err err = {{0}};
@@ -147,6 +206,8 @@ main(int argc, char **argv)
 		case 'f': force = true; break;
 		case 'k': check = true; break;
 		case 'j': json = true; break;
+		case 'r': ra.reason = optarg; break;
+		case 'R': ra.reissue = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("certd %s\n", PACKAGE_VERSION); return EXIT_OK;
 		default: usage(stderr); return EXIT_CONFIG;
@@ -154,6 +215,7 @@ main(int argc, char **argv)
 	}
 	if (!once && optind < argc && (strcmp(argv[optind], "status") == 0 ||
 				       strcmp(argv[optind], "renew") == 0 ||
+				       strcmp(argv[optind], "revoke") == 0 ||
 				       strcmp(argv[optind], "reload") == 0))
 		command = argv[optind++];
 	if (force && !once && (command == NULL || strcmp(command, "renew") != 0)) {
@@ -164,8 +226,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "certd: --check-config and --once exclude each other\n");
 		return EXIT_CONFIG;
 	}
-	if (command != NULL && strcmp(command, "renew") == 0 && optind + 1 != argc) {
-		fprintf(stderr, "certd: renew takes one certificate name\n");
+	if (command != NULL && (strcmp(command, "renew") == 0 || strcmp(command, "revoke") == 0) &&
+	    optind + 1 != argc) {
+		fprintf(stderr, "certd: %s takes one certificate name\n", command);
+		return EXIT_CONFIG;
+	}
+	if ((ra.reason != NULL || ra.reissue) && (command == NULL || strcmp(command, "revoke") != 0)) {
+		fprintf(stderr, "certd: --reason and --reissue go with revoke\n");
 		return EXIT_CONFIG;
 	}
 	if (optind < argc && !once && command == NULL) {
@@ -181,7 +248,7 @@ main(int argc, char **argv)
 			config_path);
 		diag_free(&d);
 		return client_command(RUNSTATEDIR "/certd/control.sock", command,
-				      strcmp(command, "renew") == 0 ? argv[optind] : NULL, force, json);
+				      optind < argc ? argv[optind] : NULL, force, json, &ra);
 	}
 	if (rc < 0) {
 		fprintf(stderr, "certd: %s: %zu error(s); nothing was changed\n", config_path,
@@ -192,7 +259,7 @@ main(int argc, char **argv)
 	diag_free(&d);
 	if (command != NULL) {
 		rc = client_command(c->control_socket, command,
-				    strcmp(command, "renew") == 0 ? argv[optind] : NULL, force, json);
+				    optind < argc ? argv[optind] : NULL, force, json, &ra);
 		conf_free(c);
 		return rc;
 	}

@@ -99,7 +99,7 @@ schedule(struct slot *s, int64_t delay)
 static struct lane *
 lane_of(struct runner *r, const struct slot *s)
 {
-	return &r->lanes[s->cc->issuer_kind == CONF_ISSUER_VAULT_PKI ? 1 : 0];
+	return &r->lanes[s->cc->issuer_kind != CONF_ISSUER_LOCAL ? 1 : 0];
 }
 
 const double lane_bucket_bounds[LANE_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
@@ -127,6 +127,8 @@ request_run(struct slot *s, enum job_mode mode, const char *why)
 		return;
 	if (r->reload != NULL)
 		return; /* the reload reschedules everything */
+	if (s->st.held[0] != '\0' && mode != JOB_FORCE)
+		return; /* not managed any more (renew --force resumes) */
 	evtimer_del(s->timer);
 	s->mode = mode;
 	snprintf(s->why, sizeof(s->why), "%s", why ? why : "");
@@ -289,7 +291,8 @@ on_report(struct job *j, const struct job_report *rep, void *arg)
 		log_info(s->cc->name, "%s; collecting again in %llds", rep->reason, (long long)delay);
 		break;
 	case JOB_REJECTED:
-		delay = STUCK_RETRY;
+		/* A CA that is waiting for a person says how often to look. */
+		delay = rep->retry_after > 0 ? rep->retry_after : STUCK_RETRY;
 		log_error(s->cc->name, "%s; stuck, trying again in %llds", rep->reason,
 			  (long long)delay);
 		break;
@@ -355,7 +358,57 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 void
 runner_renew(struct slot *s, bool force)
 {
+	if (force && s->st.held[0] != '\0') {
+		log_info(s->cc->name, "managed again (it was held: %s)", s->st.held);
+		s->st.held[0] = '\0';
+		save_state(s);
+	}
 	request_run(s, force ? JOB_FORCE : JOB_IF_DUE, force ? "forced by the operator" : NULL);
+}
+
+static void
+on_revoked(struct issuer_result *res, void *arg)
+{
+	struct slot *s = arg;
+	struct buf why = BUF_INIT;
+
+	s->revoke_op = NULL;
+	log_escape(res->reason, 400, &why);
+	if (res->outcome != ISSUER_ISSUED) {
+		snprintf(s->revoke, sizeof(s->revoke), "failed: %s", buf_str(&why));
+		log_error(s->cc->name, "revocation failed: %s", buf_str(&why));
+	} else if (s->revoke_reissue) {
+		snprintf(s->revoke, sizeof(s->revoke), "revoked");
+		log_warning(s->cc->name, "%s; ordering a new certificate", buf_str(&why));
+		runner_renew(s, true);
+	} else {
+		snprintf(s->revoke, sizeof(s->revoke), "revoked");
+		snprintf(s->st.held, sizeof(s->st.held), "revoked by the operator: %s", buf_str(&why));
+		evtimer_del(s->timer);
+		s->next_at = 0;
+		save_state(s);
+		log_warning(s->cc->name, "%s; no longer renewed (certd renew %s --force resumes)",
+			    buf_str(&why), s->cc->name);
+	}
+	buf_free(&why);
+	issuer_result_free(res);
+	runner_notify_status(s->r, false);
+}
+
+int
+runner_revoke(struct slot *s, const char *reason, bool reissue, char *why, size_t whylen)
+{
+	if (s->revoke_op != NULL || s->busy || s->queued) {
+		snprintf(why, whylen, "%s is busy (%s); try again when it is idle", s->cc->name,
+			 s->revoke_op != NULL ? "revoking" : "renewing");
+		return -1;
+	}
+	log_warning(s->cc->name, "revocation requested over the control socket%s%s%s",
+		    reason ? " (reason: " : "", reason ? reason : "", reason ? ")" : "");
+	snprintf(s->revoke, sizeof(s->revoke), "revoking");
+	s->revoke_reissue = reissue;
+	s->revoke_op = issuer_revoke(runner_issuer_for(s->r, s->cc), s->cc, reason, on_revoked, s);
+	return 0;
 }
 
 /* The first pass of a slot: a request changed since the last issuance is
@@ -363,6 +416,21 @@ runner_renew(struct slot *s, bool force)
 static void
 first_run(struct slot *s, bool force)
 {
+	struct runner *r = s->r;
+
+	if (s->st.held[0] != '\0' && !force) {
+		log_info(s->cc->name, "held, not renewed: %s", s->st.held);
+		if (!s->reported) {
+			s->reported = true;
+			if (--r->first_pass_left == 0 && !r->once)
+				runner_notify_status(r, true);
+		}
+		return;
+	}
+	if (force && s->st.held[0] != '\0') {
+		s->st.held[0] = '\0';
+		save_state(s);
+	}
 	if (force)
 		request_run(s, JOB_FORCE, NULL);
 	else
@@ -446,6 +514,7 @@ issuers_init(struct runner *r, const struct conf *c)
 	r->vault = vault_new(r->base, r->http, vc);
 	vault_set_event_cb(r->vault, on_vault_event, r);
 	r->vault_pki = issuer_vault_new(r->base, r->vault);
+	r->sectigo = issuer_sectigo_new(r->base, r->vault, c->state_dir);
 }
 
 static void
@@ -453,15 +522,20 @@ issuers_fini(struct runner *r)
 {
 	issuer_free(r->local);
 	issuer_free(r->vault_pki);
+	issuer_free(r->sectigo);
 	vault_free(r->vault);
-	r->local = r->vault_pki = NULL;
+	r->local = r->vault_pki = r->sectigo = NULL;
 	r->vault = NULL;
 }
 
-static struct issuer *
-issuer_for(struct runner *r, const struct conf_cert *cc)
+struct issuer *
+runner_issuer_for(struct runner *r, const struct conf_cert *cc)
 {
-	return cc->issuer_kind == CONF_ISSUER_VAULT_PKI ? r->vault_pki : r->local;
+	switch (cc->issuer_kind) {
+	case CONF_ISSUER_VAULT_PKI: return r->vault_pki;
+	case CONF_ISSUER_SECTIGO: return r->sectigo;
+	default: return r->local;
+	}
 }
 
 static void
@@ -501,7 +575,7 @@ slot_init(struct runner *r, struct slot *s, const struct conf_cert *cc)
 	rc = state_load(r->conf->state_dir, cc->name, &s->st, &e);
 	if (rc < 0 && rc != -ENOENT)
 		log_warning(cc->name, "ignoring its saved state: %s", e.msg);
-	s->job = job_new(cc, issuer_for(r, cc), &env, on_report, s);
+	s->job = job_new(cc, runner_issuer_for(r, cc), &env, on_report, s);
 	/* Only a pair published for the request we have now counts as verified. */
 	if (strcmp(s->st.request_fp, s->fp) == 0 && s->st.pair_sha256[0] != '\0') {
 		struct job_known k = {.not_before = (time_t)s->st.not_before,
@@ -519,6 +593,8 @@ slot_init(struct runner *r, struct slot *s, const struct conf_cert *cc)
 void
 runner_slot_fini(struct slot *s)
 {
+	issuer_cancel(s->revoke_op);
+	s->revoke_op = NULL;
 	job_free(s->job);
 	if (s->timer != NULL)
 		event_free(s->timer);

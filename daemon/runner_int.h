@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "issuer.h"
 #include "job.h"
 #include "state.h"
 #include "vault.h"
@@ -35,6 +36,9 @@ struct slot {
 	bool queued;
 	enum job_mode mode;
 	char why[128];
+	struct issuer_op *revoke_op;   /* certd revoke in progress */
+	bool revoke_reissue;
+	char revoke[300];         /* "": none; "revoking", "revoked", "failed: why" */
 	struct timespec pass_started;
 	struct slot *next_queued;
 };
@@ -70,6 +74,7 @@ struct runner {
 	struct vault_config vault_cfg;
 	struct vault *vault;
 	struct issuer *vault_pki;
+	struct issuer *sectigo;
 	struct lane lanes[2];        /* 0: local CA, 1: Vault */
 	struct event *sigterm, *sigint;
 	struct slot *slots;
@@ -91,6 +96,11 @@ struct runner {
 /* runner.c */
 void runner_format_when(time_t t, char *out, size_t len);
 void runner_renew(struct slot *s, bool force);
+/* Start revoking s's certificate at its CA (the result lands in s->revoke,
+ * the log and, with reissue, a forced renewal; without, s is held).
+ * Returns 0, or -1 with why set when it cannot start. */
+int runner_revoke(struct slot *s, const char *reason, bool reissue, char *why, size_t whylen);
+struct issuer *runner_issuer_for(struct runner *r, const struct conf_cert *cc);
 /* Load the config file again; 0 when it is valid (applied now or when the
  * passes in progress end), -1 when it has errors (logged; nothing changes). */
 int runner_request_reload(struct runner *r);

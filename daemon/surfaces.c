@@ -30,6 +30,8 @@ slot_state(const struct slot *s)
 {
 	if (s->busy || s->queued)
 		return "renewing";
+	if (s->st.held[0] != '\0')
+		return "held";
 	if (!s->reported)
 		return "starting";
 	switch (s->last) {
@@ -42,17 +44,18 @@ slot_state(const struct slot *s)
 	}
 }
 
-/* certd_cert_state: 0 valid, 1 renewing/starting, 2 pending, 3 failing, 4 stuck */
+/* certd_cert_state: 0 valid, 1 renewing/starting, 2 pending, 3 failing, 4 stuck, 5 held */
 static int
 slot_state_code(const struct slot *s)
 {
-	static const char *const names[] = {"valid", "renewing", "pending", "failing", "stuck"};
+	static const char *const names[] = {"valid", "renewing", "pending", "failing", "stuck",
+					    "held"};
 	const char *st = slot_state(s);
 	int i;
 
 	if (strcmp(st, "starting") == 0)
 		return 1;
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 6; i++)
 		if (strcmp(st, names[i]) == 0)
 			return i;
 	return 1;
@@ -80,16 +83,28 @@ runner_status_json(struct runner *r)
 
 	for (i = 0; i < r->n_slots; i++) {
 		const struct slot *s = &r->slots[i];
+		json_t *o, *ca;
 		iso_time((time_t)s->st.not_after, t1, sizeof(t1));
 		iso_time(s->next_at, t2, sizeof(t2));
 		iso_time((time_t)s->st.last_success, t3, sizeof(t3));
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s, s:I}",
+		o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s, s:I}",
 			"name", s->cc->name, "issuer", s->cc->issuer, "state", slot_state(s),
 			"serial", s->st.serial, "not_after_unix", (json_int_t)s->st.not_after,
 			"not_after", t1, "next_renewal_unix", (json_int_t)s->next_at,
 			"next_renewal", t2, "last_success", t3,
 			"failures", (json_int_t)s->st.failures, "last_error", s->st.last_error,
-			"issued_total", (json_int_t)s->st.issued_total));
+			"issued_total", (json_int_t)s->st.issued_total);
+		if (o == NULL)
+			abort();
+		if (s->st.held[0] != '\0')
+			json_object_set_new(o, "held", json_string(s->st.held));
+		if (s->revoke[0] != '\0')
+			json_object_set_new(o, "revoke", json_string(s->revoke));
+		/* The CA's own view (Sectigo: ids, status, history). */
+		ca = issuer_describe(runner_issuer_for(r, s->cc), s->cc);
+		if (ca != NULL)
+			json_object_set_new(o, s->cc->issuer, ca);
+		json_array_append_new(a, o);
 	}
 	return a;
 }
@@ -195,13 +210,24 @@ on_control(const json_t *req, uid_t peer, void *arg)
 		runner_renew(s, json_is_true(json_object_get(req, "force")));
 		return json_pack("{s:b, s:s}", "ok", 1, "state", slot_state(s));
 	}
+	if (strcmp(cmd, "revoke") == 0) {
+		const char *reason = json_string_value(json_object_get(req, "reason"));
+		char why[256];
+		s = find_slot(r, name);
+		if (s == NULL)
+			return error_reply("no certificate named", name ? name : "");
+		if (runner_revoke(s, reason, json_is_true(json_object_get(req, "reissue")), why,
+				  sizeof(why)) < 0)
+			return json_pack("{s:b, s:s}", "ok", 0, "error", why);
+		return json_pack("{s:b, s:s}", "ok", 1, "revoke", s->revoke);
+	}
 	if (strcmp(cmd, "reload") == 0) {
 		if (runner_request_reload(r) < 0)
 			return error_reply("the configuration has errors (see the daemon's log); kept the running one:",
 					   r->config_path);
 		return json_pack("{s:b}", "ok", 1);
 	}
-	return error_reply("unknown command (status, renew, reload):", cmd);
+	return error_reply("unknown command (status, renew, revoke, reload):", cmd);
 }
 
 /* ------------------------------------------------------------ metrics */

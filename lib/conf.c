@@ -869,7 +869,7 @@ validate_vault(struct loader *ld, const struct conf *c)
 	size_t i;
 
 	for (i = 0; i < c->n_certs && !used; i++)
-		used = c->certs[i].issuer_kind == CONF_ISSUER_VAULT_PKI;
+		used = c->certs[i].issuer_kind != CONF_ISSUER_LOCAL;
 	if (!used)
 		return;
 	for (i = 0; i < v->address.n; i++) {
@@ -913,6 +913,20 @@ validate_vault(struct loader *ld, const struct conf *c)
 	}
 }
 
+struct sectigo_report_ctx {
+	struct loader *ld;
+	const struct conf_cert *cc;
+	const char *section;
+};
+
+static void
+sectigo_report(void *ctx, const char *key, int warning, const char *msg)
+{
+	struct sectigo_report_ctx *rc = ctx;
+
+	cert_diag(rc->ld, rc->cc, rc->section, key, warning, "%s", msg);
+}
+
 static void
 validate_cert(struct loader *ld, const struct conf *c, const struct conf_cert *cc,
 	      const char *section)
@@ -953,6 +967,13 @@ validate_cert(struct loader *ld, const struct conf *c, const struct conf_cert *c
 		if (cc->trust_anchor != NULL && access(cc->trust_anchor, R_OK) < 0)
 			cert_diag(ld, cc, section, "trust_anchor", 0, "cannot read %s: %s",
 				  cc->trust_anchor, strerror(errno));
+	}
+	if (cc->issuer_kind == CONF_ISSUER_SECTIGO) {
+		struct sectigo_report_ctx rc = {ld, cc, section};
+		if (c->vault.address.n == 0)
+			cert_diag(ld, cc, section, "issuer", 0,
+				  "sectigo needs [vault] address, which is not set");
+		conf_sectigo_check(cc, sectigo_report, &rc);
 	}
 	if (cc->n_kv_fields > 0 && cc->kv_path == NULL)
 		cert_diag(ld, cc, section, "kv_path", 0, "required by its [cert.%s.kv.*] sections",

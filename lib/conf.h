@@ -104,7 +104,7 @@ struct conf_cert {
 	char *file;
 	unsigned line;
 
-	char *issuer;               /* "local", "vault-pki" */
+	char *issuer;               /* "local", "vault-pki", "sectigo" */
 	int issuer_kind;            /* index in the issuer choices: CONF_ISSUER_* */
 	char *common_name;          /* may be NULL */
 	struct conf_list alt_names; /* DNS names */
@@ -122,6 +122,23 @@ struct conf_cert {
 	char *pki_mode_name;
 	int pki_mode;               /* CONF_PKI_SIGN, CONF_PKI_ISSUE */
 	char *trust_anchor;         /* PEM bundle the issued chain must verify to */
+
+	/* sectigo (also mount, trust_anchor): conf_sectigo.c checks them */
+	char *sectigo_config;       /* the plugin's config entry (configs/<name>) */
+	char *sectigo_cert_type_name;
+	int sectigo_cert_type;      /* CONF_SECTIGO_SSL, CONF_SECTIGO_CLIENT */
+	unsigned sectigo_profile;   /* SCM profile id (…_cert_type); 0: the plugin's default */
+	char *sectigo_comments;
+	char *sectigo_requester;
+	char *sectigo_params;       /* JSON object of further sectigo_* request fields */
+	char *sectigo_key_name;
+	int sectigo_key;            /* CONF_SECTIGO_KEY_LOCAL, _PLUGIN */
+	char *sectigo_read_name;
+	int sectigo_read;           /* CONF_SECTIGO_READ_CERTS, _READCERT */
+	int64_t sectigo_poll_initial, sectigo_poll_max;
+	int64_t sectigo_timeout;    /* HTTP timeout of enroll/renew/replace */
+	int64_t sectigo_vault_limit;/* Vault's max request duration, for the nesting check */
+	bool rotate_key;            /* renewals use replace with a new key */
 
 	char *cert_path, *key_path, *chain_path, *fullchain_path;
 	char *owner_name, *group_name;
@@ -152,7 +169,20 @@ struct conf_cert {
 enum conf_issuer_kind {
 	CONF_ISSUER_LOCAL = 0,
 	CONF_ISSUER_VAULT_PKI,
+	CONF_ISSUER_SECTIGO,
 };
+
+enum { CONF_SECTIGO_SSL = 0, CONF_SECTIGO_CLIENT };
+enum { CONF_SECTIGO_KEY_LOCAL = 0, CONF_SECTIGO_KEY_PLUGIN };
+enum { CONF_SECTIGO_READ_CERTS = 0, CONF_SECTIGO_READ_READCERT };
+
+/* conf_sectigo.c: the Sectigo keys of cc.  report is called once per
+ * problem (warning 1: not fatal). */
+typedef void (*conf_report_fn)(void *ctx, const char *key, int warning, const char *msg);
+void conf_sectigo_check(const struct conf_cert *cc, conf_report_fn report, void *ctx);
+/* The plugin's sectigo_max_timeout from cc's sectigo_params, in seconds,
+ * or -1 when not set. */
+long long conf_sectigo_max_timeout(const struct conf_cert *cc);
 
 enum conf_pki_mode {
 	CONF_PKI_SIGN = 0,   /* key generated here, CSR to <mount>/sign/<role> */

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,25 +86,62 @@ deliver_deferred(evutil_socket_t fd, short what, void *arg)
 	issuer_complete(op, res);
 }
 
-struct issuer_op *
-issuer_start(struct issuer *iss, const struct issuer_request *req, issuer_done_cb cb, void *arg)
+static struct issuer_op *
+op_new(struct issuer *iss, issuer_done_cb cb, void *arg)
 {
 	struct issuer_op *op = xcalloc(1, sizeof(*op));
-	struct err e = {{0}};
-	struct timeval now = {0, 0};
 
 	op->iss = iss;
 	op->cb = cb;
 	op->arg = arg;
-	if (iss->backend->start(iss->impl, op, req, &e) < 0) {
-		op->deferred_res = issuer_result_new(ISSUER_REJECTED);
-		snprintf(op->deferred_res->reason, sizeof(op->deferred_res->reason), "%s", e.msg);
-		op->deferred = evtimer_new(iss->base, deliver_deferred, op);
-		if (op->deferred == NULL)
-			abort();
-		evtimer_add(op->deferred, &now);
-	}
 	return op;
+}
+
+/* A refusal before anything started: delivered from the loop, REJECTED. */
+static void
+op_refuse(struct issuer_op *op, const char *why)
+{
+	struct timeval now = {0, 0};
+
+	op->deferred_res = issuer_result_new(ISSUER_REJECTED);
+	snprintf(op->deferred_res->reason, sizeof(op->deferred_res->reason), "%s", why);
+	op->deferred = evtimer_new(op->iss->base, deliver_deferred, op);
+	if (op->deferred == NULL)
+		abort();
+	evtimer_add(op->deferred, &now);
+}
+
+struct issuer_op *
+issuer_start(struct issuer *iss, const struct issuer_request *req, issuer_done_cb cb, void *arg)
+{
+	struct issuer_op *op = op_new(iss, cb, arg);
+	struct err e = {{0}};
+
+	if (iss->backend->start(iss->impl, op, req, &e) < 0)
+		op_refuse(op, e.msg);
+	return op;
+}
+
+struct issuer_op *
+issuer_revoke(struct issuer *iss, const struct conf_cert *cc, const char *reason,
+	      issuer_done_cb cb, void *arg)
+{
+	struct issuer_op *op = op_new(iss, cb, arg);
+	struct err e = {{0}};
+
+	if (iss->backend->revoke == NULL)
+		err_set(&e, ENOTSUP, "the %s issuer cannot revoke certificates", iss->backend->name);
+	if (iss->backend->revoke == NULL || iss->backend->revoke(iss->impl, op, cc, reason, &e) < 0)
+		op_refuse(op, e.msg);
+	return op;
+}
+
+json_t *
+issuer_describe(struct issuer *iss, const struct conf_cert *cc)
+{
+	if (iss->backend->describe == NULL)
+		return NULL;
+	return iss->backend->describe(iss->impl, cc);
 }
 
 void

@@ -43,6 +43,11 @@ struct issuer_request {
 	bool exclude_cn_from_sans;
 	int64_t ttl;                    /* seconds */
 	X509_REQ *csr;                  /* NULL: the CA generates the key */
+	EVP_PKEY *key;                  /* csr's key: a back-end that must keep it across
+					 * restarts (Sectigo: collected days later) stores it */
+	bool renewal;                   /* a valid certificate of this very request is in
+					 * place (due, or a forced renewal) */
+	bool forced;                    /* the operator asked (renew --force) */
 	json_t *resume;                 /* from an earlier PENDING result, or NULL */
 };
 
@@ -51,7 +56,8 @@ struct issuer_result {
 	X509 *cert;                     /* ISSUED */
 	STACK_OF(X509) *chain;          /* ISSUED: CA certificates, leaf excluded, nearest first */
 	STACK_OF(X509) *anchors;        /* ISSUED: what to verify the chain against */
-	EVP_PKEY *key;                  /* ISSUED, only when the CA generated the key */
+	EVP_PKEY *key;                  /* ISSUED, when the CA generated the key, or when the
+					 * request was made with a key kept from earlier */
 	int64_t retry_after;            /* PENDING/UNAVAILABLE: seconds, -1 when unknown */
 	json_t *resume;                 /* PENDING: pass back in the next request */
 	char reason[512];               /* REJECTED/UNAVAILABLE; untrusted: escape before logging */
@@ -80,6 +86,12 @@ struct issuer_backend {
 	void (*cancel)(void *impl, struct issuer_op *op);
 	STACK_OF(X509) *(*anchors)(void *impl, const struct conf_cert *cc);
 	bool (*wants_csr)(void *impl, const struct conf_cert *cc);
+	/* Optional: revoke cc's current certificate at the CA (ISSUED means
+	 * done), and describe cc's progress at the CA for status (a JSON
+	 * object the caller owns, or NULL). */
+	int (*revoke)(void *impl, struct issuer_op *op, const struct conf_cert *cc,
+		      const char *reason, struct err *e);
+	json_t *(*describe)(void *impl, const struct conf_cert *cc);
 	void (*free)(void *impl);
 };
 
@@ -98,6 +110,12 @@ void issuer_cancel(struct issuer_op *op);
 /* See struct issuer_backend.  Caller frees with x509_chain_free. */
 STACK_OF(X509) *issuer_anchors(struct issuer *iss, const struct conf_cert *cc);
 bool issuer_wants_csr(struct issuer *iss, const struct conf_cert *cc);
+/* Revoke cc's current certificate; the result's outcome ISSUED means it was
+ * revoked.  A back-end without revocation answers REJECTED. */
+struct issuer_op *issuer_revoke(struct issuer *iss, const struct conf_cert *cc,
+				const char *reason, issuer_done_cb cb, void *arg);
+/* See struct issuer_backend; NULL when the back-end has nothing to say. */
+json_t *issuer_describe(struct issuer *iss, const struct conf_cert *cc);
 
 /* Back-end side: per-op storage, and delivery of the one result.
  * issuer_complete must be called from a loop callback; it frees op. */
@@ -123,5 +141,22 @@ int issuer_local_new(struct event_base *base, const char *state_dir,
  * and an optional trust_anchor file. */
 struct vault;
 struct issuer *issuer_vault_new(struct event_base *base, struct vault *v);
+/* The parsing half of a Vault PKI sign/issue answer, without the loop:
+ * from data (the response's "data" object, or NULL) into res, made by the
+ * caller with issuer_result_new(ISSUER_ISSUED): res->chain (ca_chain, else
+ * issuing_ca; may be empty: the caller then fetches <mount>/ca_chain),
+ * res->cert and, when data has one, res->key, whose PEM text in data is
+ * wiped as soon as it is parsed.  need_key: issue mode, where a missing
+ * private_key is an error.  Returns 0, or a negative errno (-EBADMSG) with
+ * e naming the field; res keeps what was parsed (issuer_result_free
+ * releases it).  Pure: no I/O, no logging. */
+int issuer_vault_parse_issued(json_t *data, bool need_key, struct issuer_result *res,
+			      struct err *e);
+
+/* The Sectigo Vault PKI plugin (issuer_sectigo.c), through v.  Its own
+ * progress per certificate (intent, ids, status history, and the key of a
+ * pending request) is kept under <state_dir>/sectigo/. */
+struct issuer *issuer_sectigo_new(struct event_base *base, struct vault *v,
+				  const char *state_dir);
 
 #endif

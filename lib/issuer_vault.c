@@ -194,16 +194,53 @@ on_chain(struct vault_response *r, void *arg)
 	finish(p, res);
 }
 
+int
+issuer_vault_parse_issued(json_t *data, bool need_key, struct issuer_result *res,
+			  struct err *e)
+{
+	const json_t *chain_json;
+	const char *cert, *issuing, *key;
+	json_t *kv;
+	size_t i;
+
+	res->chain = sk_X509_new_null();
+	if (res->chain == NULL)
+		abort();
+	/* The private key (issue mode) is wiped in place as soon as it is parsed. */
+	kv = json_object_get(data, "private_key");
+	key = json_is_string(kv) ? json_string_value(kv) : NULL;
+	if (key != NULL) {
+		int rc = x509_key_from_pem(key, json_string_length(kv), &res->key, e);
+		OPENSSL_cleanse((char *)key, json_string_length(kv));
+		if (rc < 0)
+			return rc;
+	} else if (need_key) {
+		return err_set(e, EBADMSG, "no private_key in the response");
+	}
+	cert = json_str(data, "certificate");
+	if (cert == NULL)
+		return err_set(e, EBADMSG, "no certificate in the response");
+	if (x509_cert_from_pem(cert, strlen(cert), &res->cert, e) < 0)
+		return err_prefix(e, EBADMSG, "certificate");
+	chain_json = json_object_get(data, "ca_chain");
+	for (i = 0; json_is_array(chain_json) && i < json_array_size(chain_json); i++) {
+		const json_t *c = json_array_get(chain_json, i);
+		if (!json_is_string(c) || append_certs(res->chain, json_string_value(c), e) < 0)
+			return err_prefix(e, EBADMSG, "ca_chain[%zu]", i);
+	}
+	issuing = json_str(data, "issuing_ca");
+	if (sk_X509_num(res->chain) == 0 && issuing != NULL &&
+	    append_certs(res->chain, issuing, e) < 0)
+		return err_prefix(e, EBADMSG, "issuing_ca");
+	return 0;
+}
+
 static void
 on_issued(struct vault_response *r, void *arg)
 {
 	struct vop *p = arg;
 	struct issuer_result *res;
-	const json_t *chain_json;
-	const char *cert, *issuing, *key;
 	struct err e = {{0}};
-	json_t *kv;
-	size_t i;
 
 	p->req = NULL;
 	switch (r->cls) {
@@ -220,44 +257,8 @@ on_issued(struct vault_response *r, void *arg)
 	}
 	res = issuer_result_new(ISSUER_ISSUED);
 	p->res = res;
-	res->chain = sk_X509_new_null();
-	if (res->chain == NULL)
-		abort();
-	/* The private key (issue mode) is wiped in place as soon as it is parsed. */
-	kv = json_object_get(r->data, "private_key");
-	key = json_is_string(kv) ? json_string_value(kv) : NULL;
-	if (key != NULL) {
-		int rc = x509_key_from_pem(key, json_string_length(kv), &res->key, &e);
-		OPENSSL_cleanse((char *)key, json_string_length(kv));
-		if (rc < 0)
-			goto bad;
-	} else if (p->cc->pki_mode == CONF_PKI_ISSUE) {
-		err_set(&e, EBADMSG, "no private_key in the response");
+	if (issuer_vault_parse_issued(r->data, p->cc->pki_mode == CONF_PKI_ISSUE, res, &e) < 0)
 		goto bad;
-	}
-	cert = json_str(r->data, "certificate");
-	if (cert == NULL) {
-		err_set(&e, EBADMSG, "no certificate in the response");
-		goto bad;
-	}
-	if (x509_cert_from_pem(cert, strlen(cert), &res->cert, &e) < 0) {
-		err_prefix(&e, EBADMSG, "certificate");
-		goto bad;
-	}
-	chain_json = json_object_get(r->data, "ca_chain");
-	for (i = 0; json_is_array(chain_json) && i < json_array_size(chain_json); i++) {
-		const json_t *c = json_array_get(chain_json, i);
-		if (!json_is_string(c) || append_certs(res->chain, json_string_value(c), &e) < 0) {
-			err_prefix(&e, EBADMSG, "ca_chain[%zu]", i);
-			goto bad;
-		}
-	}
-	issuing = json_str(r->data, "issuing_ca");
-	if (sk_X509_num(res->chain) == 0 && issuing != NULL &&
-	    append_certs(res->chain, issuing, &e) < 0) {
-		err_prefix(&e, EBADMSG, "issuing_ca");
-		goto bad;
-	}
 	check_lifetime(p, res);
 	if (sk_X509_num(res->chain) == 0) {
 		char *path = xasprintf("%s/ca_chain", p->cc->mount);

@@ -66,6 +66,7 @@ struct job {
 
 	enum job_state state;
 	enum job_mode mode;
+	bool renewal;    /* a valid set of this request is in place (due or forced) */
 	struct job_report report;
 	struct event *report_ev;
 	struct worker_task *task;
@@ -618,6 +619,8 @@ keygen_done(void *arg)
 		.names = requested_names(j->cc),
 		.exclude_cn_from_sans = j->cc->exclude_cn_from_sans,
 		.ttl = j->cc->ttl,
+		.renewal = j->renewal,
+		.forced = j->mode == JOB_FORCE,
 	};
 
 	j->task = NULL;
@@ -635,6 +638,7 @@ keygen_done(void *arg)
 		return;
 	}
 	req.csr = j->csr;
+	req.key = j->key;
 	j->state = JS_SUBMIT;
 	j->op = issuer_start(j->iss, &req, on_issued, j);
 }
@@ -682,6 +686,7 @@ job_run(struct job *j, enum job_mode mode, const char *force_why)
 	j->mode = mode;
 	why[0] = '\0';
 	v = assess(j, why, sizeof(why));
+	j->renewal = v == V_VALID || v == V_DUE;
 	if (v == V_VALID && mode == JOB_IF_DUE) {
 		memcpy(j->report.delivered_sha256, j->known.delivered, sizeof(j->known.delivered));
 		if (deliver_needed(j->cc) && strcmp(j->known.delivered, j->report.pair_sha256) != 0) {

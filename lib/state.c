@@ -53,6 +53,7 @@
 static const char *const issuer_names[] = {
 	[CONF_ISSUER_LOCAL] = "local",
 	[CONF_ISSUER_VAULT_PKI] = "vault-pki",
+	[CONF_ISSUER_SECTIGO] = "sectigo",
 };
 
 static const char *const pki_mode_names[] = {
@@ -188,6 +189,8 @@ record_to_json(const struct state_record *r)
 	set_new(o, "issued_total", json_integer(total > INT64_MAX ? INT64_MAX : (json_int_t)total));
 	set_new(o, "failures", json_integer(r->failures));
 	set_new(o, "last_error", json_text(r->last_error, sizeof(r->last_error)));
+	if (r->held[0] != '\0')
+		set_new(o, "held", json_text(r->held, sizeof(r->held)));
 	if (r->issuer_state != NULL)
 		set_new(o, "issuer_state", json_incref(r->issuer_state));
 	return o;
@@ -323,7 +326,8 @@ record_from_json(const json_t *o, const char *path, struct state_record *r, stru
 	    (rc = get_int(o, path, "last_attempt", INT64_MIN, INT64_MAX, &r->last_attempt, e)) != 0 ||
 	    (rc = get_int(o, path, "last_issued", INT64_MIN, INT64_MAX, &r->last_issued, e)) != 0 ||
 	    (rc = get_str(o, path, "last_error", r->last_error, sizeof(r->last_error),
-			  true, e)) != 0)
+			  true, e)) != 0 ||
+	    (rc = get_str(o, path, "held", r->held, sizeof(r->held), true, e)) != 0)
 		return rc;
 
 	/* A fingerprint that is not one would never match: say so now. */
@@ -493,7 +497,9 @@ state_request_fingerprint(const struct conf_cert *cc, char out[65])
 	/* The key type is part of the request only where the key is made
 	 * here: the local CA and Vault's sign mode.  In issue mode the role
 	 * decides it, and the key_type setting is not sent. */
-	bool own_key = !vault || cc->pki_mode == CONF_PKI_SIGN;
+	bool sectigo = cc->issuer_kind == CONF_ISSUER_SECTIGO;
+	bool own_key = sectigo ? cc->sectigo_key == CONF_SECTIGO_KEY_LOCAL
+			       : !vault || cc->pki_mode == CONF_PKI_SIGN;
 
 	buf_puts(&b, "certd-request 1\n");
 	fp_value(&b, "issuer", name_of(issuer_names, sizeof(issuer_names) / sizeof(issuer_names[0]),
@@ -514,6 +520,13 @@ state_request_fingerprint(const struct conf_cert *cc, char out[65])
 		fp_value(&b, "pki_mode",
 			 name_of(pki_mode_names, sizeof(pki_mode_names) / sizeof(pki_mode_names[0]),
 				 cc->pki_mode, tmp, sizeof(tmp)));
+	}
+	if (sectigo) {
+		fp_value(&b, "mount", cc->mount);
+		fp_value(&b, "sectigo_config", cc->sectigo_config);
+		buf_printf(&b, "sectigo_cert_type %d\nsectigo_profile %u\nsectigo_key %d\n",
+			   cc->sectigo_cert_type, cc->sectigo_profile, cc->sectigo_key);
+		fp_value(&b, "sectigo_params", cc->sectigo_params);
 	}
 
 	if (EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)

@@ -37,6 +37,8 @@ struct state_record {
 	uint64_t issued_total;
 	unsigned failures;         /* consecutive failed passes */
 	char last_error[768];      /* reason of the last failure, "" after a success */
+	char held[256];            /* non-empty: not renewed any more, and why (e.g.
+				    * revoked by the operator); renew --force clears it */
 	json_t *issuer_state;      /* the issuer's own progress (e.g. Sectigo ids), or NULL */
 };
 

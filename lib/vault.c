@@ -78,6 +78,8 @@ struct vault_op {
 	bool internal;                 /* a login step or renewal (vault_auth.c) */
 	bool retried;                  /* a 403 already led to a new token */
 	bool fresh_connect;
+	bool once;                     /* vault_request_opts: not re-sent elsewhere */
+	long timeout_ms;               /* 0: the client's */
 	const char *method;            /* as sent ("GET" for LIST) */
 	bool list;
 	char *path;                    /* relative to /v1/, as given */
@@ -291,12 +293,14 @@ append_flat(struct buf *b, const char *s)
 			for (i = 0; i < n; i++)
 				buf_putc(b, (unsigned char)p[i] < 0x20 ? ' ' : p[i]);
 		}
-		p = nl != NULL ? nl + 1 : p + n;
+		/* Past the whole line, not just what was kept of it: a last line
+		 * ending in "\r" (n trimmed to 0) must not be scanned forever. */
+		p = nl != NULL ? nl + 1 : p + strlen(p);
 	}
 }
 
-/* Vault's {"errors": [...]}, joined. */
-static void
+/* Vault's {"errors": [...]}, joined (see vault_int.h). */
+void
 vault_errors(const json_t *json, struct buf *b)
 {
 	const json_t *errs = json_object_get(json, "errors"), *e;
@@ -453,7 +457,7 @@ op_http(struct vault_op *op)
 	req.body = op->has_body ? op->body.data : NULL;
 	req.body_len = op->has_body ? op->body.len : 0;
 	req.connect_timeout_ms = cfg->connect_timeout_ms;
-	req.timeout_ms = cfg->timeout_ms;
+	req.timeout_ms = op->timeout_ms > 0 ? op->timeout_ms : cfg->timeout_ms;
 	req.max_response = cfg->max_response;
 	req.max_redirects = -1;
 	req.fresh_connect = op->fresh_connect;
@@ -672,11 +676,13 @@ on_http(struct http_response *hr, void *arg)
 	r.retry_after = -1;
 	vault_enter(v);
 	op->hop = NULL;
-	if (transport_failed(hr) || (hr->outcome == HTTP_OUTCOME_OK && hr->status == 503)) {
+	if ((transport_failed(hr) || (hr->outcome == HTTP_OUTCOME_OK && hr->status == 503)) &&
+	    (!op->once || hr->outcome != HTTP_OUTCOME_TIMEOUT)) {
 		if (op_failover(op, hr))
 			goto out;
 	}
 	r.address = op->origin;
+	r.outcome = hr->outcome;
 	if (hr->outcome != HTTP_OUTCOME_OK) {
 		failure_text(hr, &why);
 		r.cls = VAULT_TRANSIENT;
@@ -821,6 +827,13 @@ struct vault_op *
 vault_request(struct vault *v, const char *method, const char *path, const json_t *body,
 	      vault_done_cb cb, void *arg)
 {
+	return vault_request_opts(v, method, path, body, NULL, cb, arg);
+}
+
+struct vault_op *
+vault_request_opts(struct vault *v, const char *method, const char *path, const json_t *body,
+		   const struct vault_request_opts *o, vault_done_cb cb, void *arg)
+{
 	struct vault_op *op;
 	size_t n;
 
@@ -830,6 +843,10 @@ vault_request(struct vault *v, const char *method, const char *path, const json_
 		return op;
 	}
 	op = op_new(v, method, path != NULL ? path : "", cb, arg);
+	if (o != NULL) {
+		op->once = o->once;
+		op->timeout_ms = o->timeout_ms;
+	}
 	if (op->path[0] == '\0' || op->path[strspn(op->path, PATH_CHARS)] != '\0') {
 		op_defer(op, VAULT_PERMANENT, "invalid Vault path");
 		return op;

@@ -95,6 +95,8 @@ struct vault_response {
 	const char *content_type; /* or NULL */
 	long retry_after;         /* seconds, -1 when absent */
 	const char *address;      /* the address that answered, or the last one tried */
+	enum http_outcome outcome;/* of the last HTTP exchange: HTTP_OUTCOME_CONNECT_FAILED
+				   * and _TLS_ERROR mean the request reached no server */
 	char error[512];          /* when cls != VAULT_OK: Vault's errors joined with "; ",
 				   * or the transport failure; untrusted text */
 };
@@ -125,6 +127,19 @@ void vault_free(struct vault *v);
 struct vault_op *vault_request(struct vault *v, const char *method, const char *path,
 			       const json_t *body, vault_done_cb cb, void *arg);
 void vault_cancel(struct vault_op *op);
+
+/* Per-request options.  once: the request is not idempotent (it creates
+ * something, e.g. a Sectigo enrollment), so after it may have reached a
+ * server (a timeout, a dropped connection, any answer but 503) it is never
+ * sent to another address; the caller finds out what happened.
+ * timeout_ms: this request's own total timeout (0: the client's). */
+struct vault_request_opts {
+	long timeout_ms;
+	bool once;
+};
+struct vault_op *vault_request_opts(struct vault *v, const char *method, const char *path,
+				    const json_t *body, const struct vault_request_opts *o,
+				    vault_done_cb cb, void *arg);
 
 /* Counters for tests, status and metrics. */
 struct vault_stats {

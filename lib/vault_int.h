@@ -74,6 +74,12 @@ void vault_set_error(struct vault *v, struct vault_response *r, const char *fmt,
 void vault_json_wipe(json_t *j);
 /* Append s as a JSON string literal (quoted and escaped) to b. */
 void vault_json_str(struct buf *b, const char *s);
+/* Append the string items of json's "errors" array (json may be NULL or
+ * anything else: nothing is appended) to b, joined with "; ", without
+ * go-multierror's "N errors occurred:" wrapper, one item per line, control
+ * characters as spaces.  Pure; the fuzz harness tests/fuzz/fuzz_vault.c
+ * calls it directly. */
+void vault_errors(const json_t *json, struct buf *b);
 int64_t vault_now_ms(void);
 
 /* ---- vault_auth.c ---- */
