@@ -24,7 +24,7 @@ fail() {
 
 PASSWORD=scm-Pa55word-never-in-urls
 MOUNT=sectigo-vault-pki
-CONFIGS="slow hang approve resume renewme rotate"
+CONFIGS="slow hang approve resume renewme rotate plugin viaread"
 
 {
 	vault_config | jq --arg pw "$PASSWORD" --arg m "$MOUNT" --arg cfgs "$CONFIGS" '
@@ -41,7 +41,8 @@ CONFIGS="slow hang approve resume renewme rotate"
 	        approve: {error: {code: -7, description: "Manual approval required by the SCM administrator"}},
 	        resume: {collect_after: "12s"},
 	        renewme: {validity: "60s"},
-	        rotate: {validity: "60s"}}}]'
+	        rotate: {validity: "60s"},
+	        viaread: {readcert_collects: true, collect_after_reads: 2}}}]'
 } >"$T/vault.json"
 vault_start "$T/vault.json"
 export VAULT_TOKEN=s.certdtoken0000000000000
@@ -75,6 +76,9 @@ sectigo_vault_limit = 2s"
 	sectigo_section resume 2s 4s
 	sectigo_section renewme 3s 15s
 	sectigo_section rotate 3s 15s "rotate_key = true"
+	sectigo_section plugin 3s 15s "sectigo_key = plugin
+key_type = rsa"
+	sectigo_section viaread 2s 4s "sectigo_read = readcert"
 } >"$conf"
 
 counter() { # config operation
@@ -195,6 +199,22 @@ assert_eq "$collected" $((replaces + 1)) "rotate: collections (one enrollment pl
 assert_eq "$(counter rotate renew)" 0 "rotate: renew calls"
 assert_eq "$(counter rotate enroll)" 1 "rotate: enroll calls"
 
+step "plugin: the plugin makes the key; viaread: re-reads through readcert/"
+wait_for 20 "plugin's files" has_files plugin
+verify_set plugin
+"$OPENSSL" pkey -in "$T/out/plugin.key" -noout -text | grep -q "Private-Key: (2048 bit" ||
+	fail "plugin: not the RSA 2048 key the plugin was asked for"
+[ -e "$T/state/sectigo/plugin.key" ] && fail "plugin: certd kept a request key for a plugin-made key"
+wait_for 30 "viaread's files" has_files viaread
+verify_set viaread
+[ "$(counter viaread readcert)" -ge 2 ] || fail "viaread: $(counter viaread readcert) readcert reads"
+assert_eq "$(counter viaread read)" 0 "viaread: certs/ reads"
+vault_ctl GET /_test/requests | jq -c '.requests[] | select(.path == "/v1/'$MOUNT'/enroll/slow") | .body | fromjson' >"$T/enroll.body"
+jq -e '.sectigo_ssl_cert_num_servers == 1 and .sectigo_ssl_cert_server_type == -1 and
+	.sectigo_ssl_cert_validity == 365 and (.sectigo_csr | startswith("-----BEGIN CERTIFICATE REQUEST"))
+	and (has("sectigo_private_key") | not)' "$T/enroll.body" >/dev/null ||
+	fail "enroll body: $(cat "$T/enroll.body")"
+
 step "no SCM password or private key in any URL or log line"
 vault_ctl GET /_test/requests | jq -r '.requests[] | .path + "?" + (.query // "")' >"$T/urls"
 [ -s "$T/urls" ] || fail "empty request log"
@@ -204,7 +224,7 @@ assert_not_contains "$T/urls" "BEGIN"
 assert_not_contains "$T/daemon.log" "$PASSWORD"
 assert_not_contains "$T/daemon.log" "PRIVATE KEY"
 assert_no_secrets "$T/daemon.log"
-for c in $CONFIGS; do
+for c in slow hang approve resume renewme rotate viaread; do
 	assert_eq "$(mode_of "$T/state/sectigo/$c.key")" 600 "$c: mode of the kept request key"
 done
 
