@@ -206,8 +206,10 @@ sectigo_entry_parse(const json_t *data, struct sectigo_entry *out, struct err *e
 		out->n_states = json_array_size(states);
 		if (out->n_states > 0) {
 			last = json_array_get(states, out->n_states - 1);
-			if (!json_is_object(last))
+			if (!json_is_object(last)) {
+				out->n_states = 0;	/* out is empty on failure */
 				return bad(e, "state", "holds something that is not an object");
+			}
 		}
 	}
 	if ((rc = get_id(data, "cert_unique_id", out->id, sizeof(out->id), e)) < 0 ||

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,6 +504,48 @@ START_TEST(test_man_page_lists_every_key)
 }
 END_TEST
 
+/* Every shipped configuration loads without an error (warnings allowed). */
+START_TEST(test_shipped_configs_load)
+{
+	const char *dir_rel = "config/examples";
+	char *exdir = xasprintf("%s/%s", SRCDIR, dir_rel), *path;
+	const char *top[] = {"config/certd.conf", "config/quickstart.conf"};
+	struct dirent *de;
+	DIR *d = opendir(exdir);
+	size_t i, n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	for (i = 0;; i++) {
+		struct diag dg = DIAG_INIT;
+		struct conf *c = NULL;
+		int rc;
+
+		if (i < 2) {
+			path = xasprintf("%s/%s", SRCDIR, top[i]);
+		} else {
+			if ((de = readdir(d)) == NULL)
+				break;
+			if (strlen(de->d_name) < 6 ||
+			    strcmp(de->d_name + strlen(de->d_name) - 5, ".conf") != 0)
+				continue;
+			path = xasprintf("%s/%s", exdir, de->d_name);
+		}
+		rc = conf_load(path, &c, &dg);
+		if (rc != 0) {
+			diag_print(&dg, stderr);
+			ck_abort_msg("%s does not load", path);
+		}
+		conf_free(c);
+		diag_free(&dg);
+		free(path);
+		n++;
+	}
+	closedir(d);
+	free(exdir);
+	ck_assert_uint_ge(n, 9);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -522,6 +565,7 @@ main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(docs, test_reference_lists_every_key);
 	tcase_add_test(docs, test_man_page_lists_every_key);
+	tcase_add_test(docs, test_shipped_configs_load);
 	suite_add_tcase(s, docs);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
