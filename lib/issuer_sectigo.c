@@ -46,22 +46,19 @@
 #include "conf.h"
 #include "fsutil.h"
 #include "issuer.h"
-#include "publish.h"
 #include "sectigo_entry.h"
+#include "sectigo_record.h"
 #include "state.h"
 #include "vault.h"
 #include "xalloc.h"
 
-#define HISTORY_MAX 40
 #define PREVIOUS_MAX 20
 #define RECOVER_READS_MAX 8
-#define STATE_FILE_MAX (256 * 1024)
 
 struct sectigo_issuer {
 	struct event_base *base;
 	struct vault *vault;
-	char *state_dir;
-	json_t *records;       /* certificate name -> record (mirrors the files) */
+	struct sectigo_store *store;
 };
 
 enum step {
@@ -80,7 +77,7 @@ struct sop {
 	struct vault_op *req;
 	const struct conf_cert *cc;
 	char *name;
-	json_t *rec;             /* borrowed from si->records */
+	json_t *rec;             /* borrowed from the store */
 	enum step step;
 	const char *call;        /* "enroll", "renew", "replace" */
 	EVP_PKEY *key;           /* the request's key (local keys), or NULL */
@@ -92,174 +89,6 @@ struct sop {
 	char *reason;            /* revoke */
 	bool renewal, forced;
 };
-
-/* ------------------------------------------------------------ record */
-
-static const char *
-rec_str(const json_t *rec, const char *k)
-{
-	const json_t *v = json_object_get(rec, k);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static long long
-rec_int(const json_t *rec, const char *k)
-{
-	const json_t *v = json_object_get(rec, k);
-
-	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
-static void
-rec_set_str(json_t *rec, const char *k, const char *v)
-{
-	if (v == NULL)
-		json_object_del(rec, k);
-	else
-		json_object_set_new(rec, k, json_string(v));
-}
-
-static char *
-rec_path(const struct sectigo_issuer *si, const char *name, const char *ext)
-{
-	return xasprintf("%s/sectigo/%s.%s", si->state_dir, name, ext);
-}
-
-/* Append to the record's history (bounded: the oldest entries go). */
-static void
-rec_event(json_t *rec, const char *event, const char *id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-rec_event(json_t *rec, const char *event, const char *id, const char *fmt, ...)
-{
-	json_t *h = json_object_get(rec, "history"), *ev;
-	char detail[600];
-	va_list ap;
-
-	if (!json_is_array(h)) {
-		h = json_array();
-		json_object_set_new(rec, "history", h);
-	}
-	detail[0] = '\0';
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(detail, sizeof(detail), fmt, ap);
-		va_end(ap);
-	}
-	ev = json_pack("{s:I, s:s}", "time", (json_int_t)time(NULL), "event", event);
-	if (ev == NULL)
-		abort();
-	if (id != NULL)
-		json_object_set_new(ev, "id", json_string(id));
-	if (detail[0] != '\0')
-		json_object_set_new(ev, "detail", json_string(detail));
-	json_array_append_new(h, ev);
-	while (json_array_size(h) > HISTORY_MAX)
-		json_array_remove(h, 0);
-}
-
-static int
-write_file(const char *path, const void *data, size_t len, struct err *e)
-{
-	struct publish_file f = {.path = path, .data = data, .len = len,
-				 .uid = (uid_t)-1, .gid = (gid_t)-1, .mode = 0600};
-	char *dir = xstrdup(path);
-	int rc;
-
-	*strrchr(dir, '/') = '\0';
-	rc = fsutil_mkdir_p(dir, 0700, e);
-	free(dir);
-	if (rc == 0)
-		rc = publish_set(&f, 1, NULL, e);
-	return rc;
-}
-
-/* Write the record of name durably.  Returns 0 or -errno with e set. */
-static int
-rec_save(struct sectigo_issuer *si, const char *name, json_t *rec, struct err *e)
-{
-	char *path = rec_path(si, name, "json"), *text;
-	int rc;
-
-	json_object_set_new(rec, "updated", json_integer((json_int_t)time(NULL)));
-	text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (text == NULL)
-		abort();
-	rc = write_file(path, text, strlen(text), e);
-	free(text);
-	free(path);
-	return rc;
-}
-
-/* The record of name: in memory, else from its file, else a new one.
- * NULL with e set when the file exists but cannot be trusted: then no
- * call is made (it could enroll a second time). */
-static json_t *
-rec_get(struct sectigo_issuer *si, const char *name, struct err *e)
-{
-	json_t *rec = json_object_get(si->records, name);
-	struct buf b = BUF_INIT;
-	json_error_t jerr;
-	char *path;
-
-	if (rec != NULL)
-		return rec;
-	path = rec_path(si, name, "json");
-	if (fsutil_read_file(path, STATE_FILE_MAX, &b, e) < 0) {
-		if (access(path, F_OK) == 0 || errno != ENOENT) {
-			free(path);
-			buf_free(&b);
-			return NULL;
-		}
-		rec = json_pack("{s:s}", "phase", "idle");
-	} else {
-		rec = json_loadb(b.data != NULL ? b.data : "", b.len, 0, &jerr);
-		if (!json_is_object(rec) || rec_str(rec, "phase") == NULL) {
-			err_set(e, EBADMSG, "%s is damaged (%s): certd will not call the plugin "
-				"until it is repaired or removed (removing it may order a second "
-				"certificate)", path, rec == NULL ? jerr.text : "no phase");
-			json_decref(rec);
-			free(path);
-			buf_free(&b);
-			return NULL;
-		}
-	}
-	free(path);
-	buf_free(&b);
-	json_object_set_new(si->records, name, rec);
-	return rec;
-}
-
-static int
-key_save(struct sectigo_issuer *si, const char *name, EVP_PKEY *key, struct err *e)
-{
-	struct buf pem = BUF_INIT;
-	char *path = rec_path(si, name, "key");
-	int rc = x509_key_to_pem(key, &pem, e);
-
-	if (rc == 0)
-		rc = write_file(path, pem.data, pem.len, e);
-	buf_free_secret(&pem);
-	free(path);
-	return rc;
-}
-
-static EVP_PKEY *
-key_load(struct sectigo_issuer *si, const char *name)
-{
-	struct buf pem = BUF_INIT;
-	char *path = rec_path(si, name, "key");
-	EVP_PKEY *key = NULL;
-	struct err e = {{0}};
-
-	if (fsutil_read_file(path, 64 * 1024, &pem, &e) == 0)
-		x509_key_from_pem(pem.data, pem.len, &key, &e);
-	buf_free_secret(&pem);
-	free(path);
-	return key;
-}
 
 /* ------------------------------------------------------------ op plumbing */
 
@@ -308,7 +137,7 @@ save_or_fail(struct sop *p)
 {
 	struct err e = {{0}};
 
-	if (rec_save(p->si, p->name, p->rec, &e) == 0)
+	if (sectigo_store_save(p->si->store, p->name, p->rec, &e) == 0)
 		return 0;
 	finishf(p, ISSUER_UNAVAILABLE, -1, "cannot record the Sectigo progress: %s", e.msg);
 	return -1;
@@ -345,7 +174,7 @@ sop_send(struct sop *p, enum step step, const char *method, const char *what, co
 static int64_t
 next_poll(const struct sop *p)
 {
-	long long polls = rec_int(p->rec, "polls");
+	long long polls = sectigo_rec_int(p->rec, "polls");
 	int64_t d = p->cc->sectigo_poll_initial;
 
 	while (--polls > 0 && d < p->cc->sectigo_poll_max)
@@ -404,7 +233,7 @@ judge_certificate(struct sop *p, const struct sectigo_entry *en, char *why, size
 	} else {
 		if (p->key == NULL) {
 			snprintf(why, whylen, "the key of this request is lost (%s/sectigo/%s.key)",
-				 p->si->state_dir, p->name);
+				 sectigo_store_dir(p->si->store), p->name);
 			goto bad;
 		}
 		if (!EVP_PKEY_up_ref(p->key))
@@ -454,14 +283,14 @@ bad:
 static int
 adopt_id(struct sop *p, const char *id, const char *how)
 {
-	const char *from = rec_str(p->rec, "from_id");
+	const char *from = sectigo_rec_str(p->rec, "from_id");
 
-	rec_set_str(p->rec, "phase", "pending");
-	rec_set_str(p->rec, "id", id);
+	sectigo_rec_set_str(p->rec, "phase", "pending");
+	sectigo_rec_set_str(p->rec, "id", id);
 	json_object_del(p->rec, "before");
 	json_object_set_new(p->rec, "polls", json_integer(0));
 	json_object_set_new(p->rec, "pending_since", json_integer((json_int_t)time(NULL)));
-	rec_event(p->rec, how, id, "%s%s%s", p->call ? p->call : "",
+	sectigo_rec_event(p->rec, how, id, "%s%s%s", p->call ? p->call : "",
 		  from != NULL ? " of " : "", from != NULL ? from : "");
 	return save_or_fail(p);
 }
@@ -470,46 +299,39 @@ adopt_id(struct sop *p, const char *id, const char *how)
 static void
 evaluate(struct sop *p, const struct sectigo_entry *en)
 {
-	const char *id = rec_str(p->rec, "id");
-	const char *old_status = rec_str(p->rec, "status");
+	const char *id = sectigo_rec_str(p->rec, "id");
+	const char *old_status = sectigo_rec_str(p->rec, "status");
 	struct issuer_result *res;
 	char why[700], serial[128];
 	int64_t delay;
 	bool replacing = p->call != NULL ? strcmp(p->call, "replace") == 0
-					 : rec_str(p->rec, "op") != NULL &&
-					       strcmp(rec_str(p->rec, "op"), "replace") == 0;
+					 : sectigo_rec_str(p->rec, "op") != NULL &&
+					       strcmp(sectigo_rec_str(p->rec, "op"), "replace") == 0;
 
 	why[0] = '\0';
 	if (en->status[0] != '\0' && (old_status == NULL || strcmp(old_status, en->status) != 0)) {
-		rec_event(p->rec, "status", id, "%s%s%s", en->status,
+		sectigo_rec_event(p->rec, "status", id, "%s%s%s", en->status,
 			  en->status_class == SECTIGO_ST_UNKNOWN ? " (a status certd does not know)"
 								 : "",
 			  en->has_error ? "" : "");
-		rec_set_str(p->rec, "status", en->status);
+		sectigo_rec_set_str(p->rec, "status", en->status);
 	}
 	if (en->certificate != NULL) {
 		res = judge_certificate(p, en, why, sizeof(why));
 		if (res != NULL) {
 			x509_serial_string(res->cert, serial, sizeof(serial));
-			if (rec_str(p->rec, "current_id") != NULL &&
-			    strcmp(rec_str(p->rec, "current_id"), id) != 0) {
-				json_t *prev = json_object_get(p->rec, "previous_ids");
-				if (!json_is_array(prev)) {
-					prev = json_array();
-					json_object_set_new(p->rec, "previous_ids", prev);
-				}
-				json_array_append_new(prev, json_string(rec_str(p->rec, "current_id")));
-				while (json_array_size(prev) > PREVIOUS_MAX)
-					json_array_remove(prev, 0);
-			}
-			rec_set_str(p->rec, "phase", "idle");
-			rec_set_str(p->rec, "current_id", id);
-			rec_set_str(p->rec, "serial", serial);
+			if (sectigo_rec_str(p->rec, "current_id") != NULL &&
+			    strcmp(sectigo_rec_str(p->rec, "current_id"), id) != 0)
+				sectigo_rec_push(p->rec, "previous_ids",
+						 sectigo_rec_str(p->rec, "current_id"), PREVIOUS_MAX);
+			sectigo_rec_set_str(p->rec, "phase", "idle");
+			sectigo_rec_set_str(p->rec, "current_id", id);
+			sectigo_rec_set_str(p->rec, "serial", serial);
 			json_object_del(p->rec, "error");
 			json_object_del(p->rec, "op");
 			json_object_del(p->rec, "from_id");
 			json_object_set_new(p->rec, "polls", json_integer(0));
-			rec_event(p->rec, "collected", id, "serial %s", serial);
+			sectigo_rec_event(p->rec, "collected", id, "serial %s", serial);
 			if (save_or_fail(p) < 0) {
 				issuer_result_free(res);
 				return;
@@ -519,10 +341,10 @@ evaluate(struct sop *p, const struct sectigo_entry *en)
 		}
 		if (!replacing && en->status_class != SECTIGO_ST_ERROR) {
 			/* A certificate that is not ours will not become ours. */
-			rec_set_str(p->rec, "phase", "stuck");
+			sectigo_rec_set_str(p->rec, "phase", "stuck");
 			json_object_set_new(p->rec, "error",
 					    json_pack("{s:s}", "description", why));
-			rec_event(p->rec, "unusable", id, "%s", why);
+			sectigo_rec_event(p->rec, "unusable", id, "%s", why);
 			if (save_or_fail(p) < 0)
 				return;
 			finishf(p, ISSUER_REJECTED, p->cc->sectigo_poll_max,
@@ -531,7 +353,7 @@ evaluate(struct sop *p, const struct sectigo_entry *en)
 		}
 	}
 	if (en->status_class == SECTIGO_ST_ERROR) {
-		rec_set_str(p->rec, "phase", "stuck");
+		sectigo_rec_set_str(p->rec, "phase", "stuck");
 		json_object_set_new(p->rec, "error",
 				    json_pack("{s:I, s:s}", "code", (json_int_t)en->error_code,
 					      "description", en->error_description));
@@ -545,21 +367,21 @@ evaluate(struct sop *p, const struct sectigo_entry *en)
 		return;
 	}
 	if (en->status_class == SECTIGO_ST_REVOKED) {
-		rec_set_str(p->rec, "phase", "idle");
+		sectigo_rec_set_str(p->rec, "phase", "idle");
 		json_object_del(p->rec, "id");
-		rec_event(p->rec, "revoked-at-ca", id, NULL);
+		sectigo_rec_event(p->rec, "revoked-at-ca", id, NULL);
 		if (save_or_fail(p) < 0)
 			return;
 		finishf(p, ISSUER_REJECTED, -1, "Sectigo entry %s is revoked", id);
 		return;
 	}
 	/* Pending: not collected yet. */
-	if (strcmp(rec_str(p->rec, "phase"), "stuck") == 0) {
-		rec_event(p->rec, "unstuck", id, NULL);
+	if (strcmp(sectigo_rec_str(p->rec, "phase"), "stuck") == 0) {
+		sectigo_rec_event(p->rec, "unstuck", id, NULL);
 		json_object_del(p->rec, "error");
 	}
-	rec_set_str(p->rec, "phase", "pending");
-	json_object_set_new(p->rec, "polls", json_integer(rec_int(p->rec, "polls") + 1));
+	sectigo_rec_set_str(p->rec, "phase", "pending");
+	json_object_set_new(p->rec, "polls", json_integer(sectigo_rec_int(p->rec, "polls") + 1));
 	delay = next_poll(p);
 	if (save_or_fail(p) < 0)
 		return;
@@ -653,7 +475,7 @@ order_body(const struct sop *p, struct err *e)
 static void
 call(struct sop *p)
 {
-	const char *from = rec_str(p->rec, "from_id");
+	const char *from = sectigo_rec_str(p->rec, "from_id");
 	struct err e = {{0}};
 	json_t *body;
 
@@ -664,15 +486,15 @@ call(struct sop *p)
 		return;
 	}
 	if (p->key != NULL && strcmp(p->call, "renew") != 0 &&
-	    key_save(p->si, p->name, p->key, &e) < 0) {
+	    sectigo_store_save_key(p->si->store, p->name, p->key, &e) < 0) {
 		json_decref(body);
 		finishf(p, ISSUER_UNAVAILABLE, -1, "cannot keep the request's key: %s", e.msg);
 		return;
 	}
-	rec_set_str(p->rec, "phase", "intent");
-	rec_set_str(p->rec, "op", p->call);
+	sectigo_rec_set_str(p->rec, "phase", "intent");
+	sectigo_rec_set_str(p->rec, "op", p->call);
 	json_object_set_new(p->rec, "intent_at", json_integer((json_int_t)time(NULL)));
-	rec_event(p->rec, p->call, from, NULL);
+	sectigo_rec_event(p->rec, p->call, from, NULL);
 	if (save_or_fail(p) < 0) {
 		json_decref(body);
 		return;
@@ -721,13 +543,13 @@ read_entry(struct sop *p, enum step step, const char *id)
 static void
 nothing_recovered(struct sop *p)
 {
-	long long age = (long long)time(NULL) - rec_int(p->rec, "intent_at");
-	const char *op = rec_str(p->rec, "op");
+	long long age = (long long)time(NULL) - sectigo_rec_int(p->rec, "intent_at");
+	const char *op = sectigo_rec_str(p->rec, "op");
 
 	if (age > 2 * (long long)p->cc->sectigo_timeout) {
-		rec_set_str(p->rec, "phase", "idle");
+		sectigo_rec_set_str(p->rec, "phase", "idle");
 		json_object_del(p->rec, "before");
-		rec_event(p->rec, "intent-abandoned", NULL,
+		sectigo_rec_event(p->rec, "intent-abandoned", NULL,
 			  "no new entry %llds after the %s call", age, op ? op : "?");
 		if (save_or_fail(p) < 0)
 			return;
@@ -737,12 +559,12 @@ nothing_recovered(struct sop *p)
 			p->cc->sectigo_config);
 		return;
 	}
-	if (op != NULL && strcmp(op, "replace") == 0 && rec_str(p->rec, "from_id") != NULL) {
+	if (op != NULL && strcmp(op, "replace") == 0 && sectigo_rec_str(p->rec, "from_id") != NULL) {
 		/* replace may keep the id: watch that entry for our key. */
 		p->call = "replace";
-		if (adopt_id(p, rec_str(p->rec, "from_id"), "recovered") < 0)
+		if (adopt_id(p, sectigo_rec_str(p->rec, "from_id"), "recovered") < 0)
 			return;
-		read_entry(p, S_READ, rec_str(p->rec, "id"));
+		read_entry(p, S_READ, sectigo_rec_str(p->rec, "id"));
 		return;
 	}
 	finishf(p, ISSUER_PENDING, p->cc->sectigo_poll_initial,
@@ -820,9 +642,9 @@ on_call(struct sop *p, struct vault_response *r)
 		return;
 	}
 	if (not_sent(r)) {
-		rec_set_str(p->rec, "phase", "idle");
+		sectigo_rec_set_str(p->rec, "phase", "idle");
 		json_object_del(p->rec, "before");
-		rec_event(p->rec, "refused", rec_str(p->rec, "from_id"), "%s", r->error);
+		sectigo_rec_event(p->rec, "refused", sectigo_rec_str(p->rec, "from_id"), "%s", r->error);
 		if (save_or_fail(p) < 0)
 			return;
 		finishf(p, r->cls == VAULT_TRANSIENT ? ISSUER_UNAVAILABLE : ISSUER_REJECTED,
@@ -831,7 +653,7 @@ on_call(struct sop *p, struct vault_response *r)
 	}
 	/* A timeout, a dropped connection or a server error: the order may
 	 * exist.  Find it; never order again. */
-	rec_event(p->rec, "uncertain", rec_str(p->rec, "from_id"), "%s", r->error);
+	sectigo_rec_event(p->rec, "uncertain", sectigo_rec_str(p->rec, "from_id"), "%s", r->error);
 	recover(p);
 }
 
@@ -845,7 +667,7 @@ on_list_after(struct sop *p, struct vault_response *r)
 	if (r->cls != VAULT_OK && r->status != 404) {
 		finishf(p, ISSUER_PENDING, p->cc->sectigo_poll_initial,
 			"the outcome of the Sectigo %s call is not known yet (listing certs/%s: %s)",
-			rec_str(p->rec, "op"), p->cc->sectigo_config, r->error);
+			sectigo_rec_str(p->rec, "op"), p->cc->sectigo_config, r->error);
 		return;
 	}
 	ids = sectigo_list_ids(r->cls == VAULT_OK ? r->data : NULL);
@@ -880,7 +702,7 @@ on_recover_read(struct sop *p, struct vault_response *r)
 		return;
 	}
 	if (p->call == NULL)
-		p->call = rec_str(p->rec, "op");
+		p->call = sectigo_rec_str(p->rec, "op");
 	if (adopt_id(p, en.id, "recovered") == 0)
 		evaluate(p, &en);
 	sectigo_entry_free(&en);
@@ -891,14 +713,14 @@ on_read(struct sop *p, struct vault_response *r)
 {
 	struct sectigo_entry en;
 	struct err e = {{0}};
-	const char *id = rec_str(p->rec, "id");
+	const char *id = sectigo_rec_str(p->rec, "id");
 
 	if (r->cls != VAULT_OK) {
 		if (r->status == 404) {
 			/* Vault no longer has it (deleted from Vault): stop
 			 * waiting for it; the next attempt orders anew. */
-			rec_set_str(p->rec, "phase", "idle");
-			rec_event(p->rec, "gone", id, "%s", r->error);
+			sectigo_rec_set_str(p->rec, "phase", "idle");
+			sectigo_rec_event(p->rec, "gone", id, "%s", r->error);
 			if (save_or_fail(p) < 0)
 				return;
 			finishf(p, ISSUER_UNAVAILABLE, -1, "Sectigo entry %s is gone: %s", id, r->error);
@@ -914,8 +736,8 @@ on_read(struct sop *p, struct vault_response *r)
 	}
 	if (en.id[0] != '\0' && strcmp(en.id, id) != 0) {
 		/* An auto-renewal on the read answers the new entry: follow it. */
-		rec_event(p->rec, "moved", en.id, "from %s", id);
-		rec_set_str(p->rec, "id", en.id);
+		sectigo_rec_event(p->rec, "moved", en.id, "from %s", id);
+		sectigo_rec_set_str(p->rec, "id", en.id);
 	}
 	evaluate(p, &en);
 	sectigo_entry_free(&en);
@@ -926,7 +748,7 @@ on_read(struct sop *p, struct vault_response *r)
 static void
 on_refetch(struct sop *p, struct vault_response *r)
 {
-	const char *current = rec_str(p->rec, "current_id");
+	const char *current = sectigo_rec_str(p->rec, "current_id");
 	struct issuer_result *res = NULL;
 	struct sectigo_entry en;
 	struct err e = {{0}};
@@ -947,7 +769,7 @@ on_refetch(struct sop *p, struct vault_response *r)
 		return;
 	}
 	if (r->cls == VAULT_OK) {
-		rec_set_str(p->rec, "from_id", current);
+		sectigo_rec_set_str(p->rec, "from_id", current);
 		begin_call(p, "renew");
 		return;
 	}
@@ -957,24 +779,18 @@ on_refetch(struct sop *p, struct vault_response *r)
 static void
 on_revoked(struct sop *p, struct vault_response *r)
 {
-	const char *id = rec_str(p->rec, "current_id");
-	json_t *prev;
+	const char *id = sectigo_rec_str(p->rec, "current_id");
 
 	if (r->cls != VAULT_OK) {
 		finishf(p, r->cls == VAULT_TRANSIENT ? ISSUER_UNAVAILABLE : ISSUER_REJECTED,
 			r->retry_after, "Sectigo: revoking %s: %s", id, r->error);
 		return;
 	}
-	prev = json_object_get(p->rec, "previous_ids");
-	if (!json_is_array(prev)) {
-		prev = json_array();
-		json_object_set_new(p->rec, "previous_ids", prev);
-	}
-	json_array_append_new(prev, json_string(id));
-	rec_event(p->rec, "revoked", id, "%s", p->reason ? p->reason : "");
+	sectigo_rec_push(p->rec, "previous_ids", id, PREVIOUS_MAX);
+	sectigo_rec_event(p->rec, "revoked", id, "%s", p->reason ? p->reason : "");
 	json_object_del(p->rec, "current_id");
 	json_object_del(p->rec, "id");
-	rec_set_str(p->rec, "phase", "idle");
+	sectigo_rec_set_str(p->rec, "phase", "idle");
 	if (save_or_fail(p) < 0)
 		return;
 	finishf(p, ISSUER_ISSUED, -1, "Sectigo entry %s revoked (it stays in Vault)", id);
@@ -1010,7 +826,7 @@ sop_new(struct sectigo_issuer *si, struct issuer_op *op, const struct conf_cert 
 		err_set(e, EINVAL, "sectigo: mount and sectigo_config are required");
 		return NULL;
 	}
-	if ((rec = rec_get(si, cc->name, e)) == NULL)
+	if ((rec = sectigo_store_get(si->store, cc->name, e)) == NULL)
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
 	p->si = si;
@@ -1036,12 +852,12 @@ sectigo_start(void *impl, struct issuer_op *op, const struct issuer_request *req
 		return -EINVAL;
 	p->renewal = req->renewal;
 	p->forced = req->forced;
-	phase = rec_str(p->rec, "phase");
-	current = rec_str(p->rec, "current_id");
+	phase = sectigo_rec_str(p->rec, "phase");
+	current = sectigo_rec_str(p->rec, "current_id");
 	state_request_fingerprint(cc, fp);
-	same = rec_str(p->rec, "request_fp") != NULL && strcmp(rec_str(p->rec, "request_fp"), fp) == 0;
+	same = sectigo_rec_str(p->rec, "request_fp") != NULL && strcmp(sectigo_rec_str(p->rec, "request_fp"), fp) == 0;
 	if (cc->sectigo_key == CONF_SECTIGO_KEY_LOCAL)
-		p->key = key_load(si, p->name);
+		p->key = sectigo_store_load_key(si->store, p->name);
 	if (req->key != NULL && req->csr != NULL) {
 		p->new_key = req->key;
 		p->new_csr = X509_REQ_dup(req->csr);
@@ -1050,27 +866,27 @@ sectigo_start(void *impl, struct issuer_op *op, const struct issuer_request *req
 	}
 
 	if (strcmp(phase, "intent") == 0) {
-		p->call = rec_str(p->rec, "op");
+		p->call = sectigo_rec_str(p->rec, "op");
 		recover(p);
 		return 0;
 	}
 	if (strcmp(phase, "pending") == 0 || strcmp(phase, "stuck") == 0) {
 		p->call = NULL;
-		read_entry(p, S_READ, rec_str(p->rec, "id"));
+		read_entry(p, S_READ, sectigo_rec_str(p->rec, "id"));
 		return 0;
 	}
 	/* Idle: a new order, a renewal of the current one, or the current
 	 * one again (collected earlier, then lost before it was published). */
 	if (current != NULL && same && (p->key != NULL || cc->sectigo_key == CONF_SECTIGO_KEY_PLUGIN)) {
 		if (req->renewal) {
-			rec_set_str(p->rec, "from_id", current);
+			sectigo_rec_set_str(p->rec, "from_id", current);
 			begin_call(p, cc->rotate_key ? "replace" : "renew");
 			return 0;
 		}
 		sop_send(p, S_REFETCH, "GET", "certs", current, NULL, false);
 		return 0;
 	}
-	rec_set_str(p->rec, "request_fp", fp);
+	sectigo_rec_set_str(p->rec, "request_fp", fp);
 	json_object_del(p->rec, "from_id");
 	begin_call(p, "enroll");
 	return 0;
@@ -1099,17 +915,17 @@ sectigo_revoke(void *impl, struct issuer_op *op, const struct conf_cert *cc, con
 
 	if (p == NULL)
 		return -EINVAL;
-	current = rec_str(p->rec, "current_id");
+	current = sectigo_rec_str(p->rec, "current_id");
 	if (current == NULL) {
 		issuer_op_set_data(op, NULL);
 		sop_free(p);
 		return err_set(e, ENOENT, "%s has no collected Sectigo certificate to revoke", cc->name);
 	}
-	if (strcmp(rec_str(p->rec, "phase"), "idle") != 0) {
+	if (strcmp(sectigo_rec_str(p->rec, "phase"), "idle") != 0) {
 		issuer_op_set_data(op, NULL);
 		sop_free(p);
 		return err_set(e, EBUSY, "%s: a Sectigo order is in progress (%s); revoke when it is "
-			       "over", cc->name, rec_str(p->rec, "phase"));
+			       "over", cc->name, sectigo_rec_str(p->rec, "phase"));
 	}
 	p->reason = reason != NULL ? xstrdup(reason) : NULL;
 	body = json_object();
@@ -1125,7 +941,7 @@ sectigo_describe(void *impl, const struct conf_cert *cc)
 {
 	struct sectigo_issuer *si = impl;
 	struct err e = {{0}};
-	json_t *rec = rec_get(si, cc->name, &e), *out;
+	json_t *rec = sectigo_store_get(si->store, cc->name, &e), *out;
 
 	if (rec == NULL)
 		return json_pack("{s:s}", "error", e.msg);
@@ -1158,8 +974,7 @@ sectigo_free(void *impl)
 {
 	struct sectigo_issuer *si = impl;
 
-	json_decref(si->records);
-	free(si->state_dir);
+	sectigo_store_free(si->store);
 	free(si);
 }
 
@@ -1181,9 +996,6 @@ issuer_sectigo_new(struct event_base *base, struct vault *v, const char *state_d
 
 	si->base = base;
 	si->vault = v;
-	si->state_dir = xstrdup(state_dir);
-	si->records = json_object();
-	if (si->records == NULL)
-		abort();
+	si->store = sectigo_store_new(state_dir);
 	return issuer_new(&sectigo_backend, si, base);
 }

@@ -28,7 +28,8 @@ CONFIGS="slow hang approve resume renewme rotate plugin viaread"
 
 {
 	vault_config | jq --arg pw "$PASSWORD" --arg m "$MOUNT" --arg cfgs "$CONFIGS" '
-	  .policies.certd += {($m + "/*"): ["create", "read", "update", "list"]}
+	  .policies.certd += {($m + "/*"): ["create", "read", "update", "list"],
+	                      "sectigo-alt/*": ["create", "read", "update", "list"]}
 	  | .sectigo = [{
 	      path: $m, customer_uri: "murray",
 	      configs: ([$cfgs | split(" ")[] | {(.): {
@@ -42,7 +43,13 @@ CONFIGS="slow hang approve resume renewme rotate plugin viaread"
 	        resume: {collect_after: "12s"},
 	        renewme: {validity: "60s"},
 	        rotate: {validity: "60s"},
-	        viaread: {readcert_collects: true, collect_after_reads: 2}}}]'
+	        viaread: {readcert_collects: true, collect_after_reads: 2}}},
+	    {path: "sectigo-alt", customer_uri: "acme",
+	      configs: {odd: {sectigo_cm_base_url: "https://cert-manager.example/", sectigo_cm_user: "certd",
+	          sectigo_cm_password: $pw, sectigo_cm_uri: "acme", sectigo_cm_org_id: 7,
+	          sectigo_config_type: "ssl_cert"}},
+	      script: {collect_after_reads: 2},
+	      statuses: {applied: "Awaiting DCV", issued: "Delivered"}}]'
 } >"$T/vault.json"
 vault_start "$T/vault.json"
 export VAULT_TOKEN=s.certdtoken0000000000000
@@ -79,6 +86,7 @@ sectigo_vault_limit = 2s"
 	sectigo_section plugin 3s 15s "sectigo_key = plugin
 key_type = rsa"
 	sectigo_section viaread 2s 4s "sectigo_read = readcert"
+	sectigo_section odd 2s 4s | sed 's/^mount = .*/mount = sectigo-alt/'
 } >"$conf"
 
 counter() { # config operation
@@ -214,6 +222,13 @@ jq -e '.sectigo_ssl_cert_num_servers == 1 and .sectigo_ssl_cert_server_type == -
 	.sectigo_ssl_cert_validity == 365 and (.sectigo_csr | startswith("-----BEGIN CERTIFICATE REQUEST"))
 	and (has("sectigo_private_key") | not)' "$T/enroll.body" >/dev/null ||
 	fail "enroll body: $(cat "$T/enroll.body")"
+
+step "odd: status strings certd does not know are logged and judged by content"
+wait_for 30 "odd's files" has_files odd
+verify_set odd
+assert_contains "$T/daemon.log" 'status "Awaiting DCV", not a status certd knows: judged by content'
+status_of odd '.sectigo.history[] | select(.event == "status") | .detail' >"$T/odd.statuses"
+assert_contains "$T/odd.statuses" "Delivered (a status certd does not know)"
 
 step "no SCM password or private key in any URL or log line"
 vault_ctl GET /_test/requests | jq -r '.requests[] | .path + "?" + (.query // "")' >"$T/urls"
