@@ -129,6 +129,11 @@ request_run(struct slot *s, enum job_mode mode, const char *why)
 		return; /* the reload reschedules everything */
 	if (s->st.held[0] != '\0' && mode != JOB_FORCE)
 		return; /* not managed any more (renew --force resumes) */
+	if (s->revoke_op != NULL) {
+		/* One call to the CA per certificate at a time. */
+		schedule(s, 5);
+		return;
+	}
 	evtimer_del(s->timer);
 	s->mode = mode;
 	snprintf(s->why, sizeof(s->why), "%s", why ? why : "");

@@ -68,6 +68,7 @@ enum step {
 	S_RECOVER_READ,        /* recovering: reading a new id to see if it is ours */
 	S_READ,                /* collecting: re-reading the entry */
 	S_REFETCH,             /* the current entry again (its files were lost) */
+	S_FETCH,               /* Vault lost the entry: fetch/ it back from SCM */
 	S_REVOKE,
 };
 
@@ -312,8 +313,7 @@ evaluate(struct sop *p, const struct sectigo_entry *en)
 	if (en->status[0] != '\0' && (old_status == NULL || strcmp(old_status, en->status) != 0)) {
 		sectigo_rec_event(p->rec, "status", id, "%s%s%s", en->status,
 			  en->status_class == SECTIGO_ST_UNKNOWN ? " (a status certd does not know)"
-								 : "",
-			  en->has_error ? "" : "");
+								 : "", "");
 		sectigo_rec_set_str(p->rec, "status", en->status);
 	}
 	if (en->certificate != NULL) {
@@ -716,9 +716,16 @@ on_read(struct sop *p, struct vault_response *r)
 	const char *id = sectigo_rec_str(p->rec, "id");
 
 	if (r->cls != VAULT_OK) {
-		if (r->status == 404) {
-			/* Vault no longer has it (deleted from Vault): stop
-			 * waiting for it; the next attempt orders anew. */
+		if (r->status == 404 && p->step == S_READ) {
+			/* Deleted from Vault, but SCM still has the order:
+			 * fetch/ stores it in Vault again (then reads it). */
+			sectigo_rec_event(p->rec, "fetch", id, "%s", r->error);
+			sop_send(p, S_FETCH, "POST", "fetch", id, NULL, false);
+			return;
+		}
+		if (r->status == 404 || (p->step == S_FETCH && r->cls == VAULT_PERMANENT)) {
+			/* Neither Vault nor SCM has it: stop waiting for it;
+			 * the next attempt orders anew. */
 			sectigo_rec_set_str(p->rec, "phase", "idle");
 			sectigo_rec_event(p->rec, "gone", id, "%s", r->error);
 			if (save_or_fail(p) < 0)
@@ -807,7 +814,8 @@ on_answer(struct vault_response *r, void *arg)
 	case S_CALL: on_call(p, r); break;
 	case S_LIST_AFTER: on_list_after(p, r); break;
 	case S_RECOVER_READ: on_recover_read(p, r); break;
-	case S_READ: on_read(p, r); break;
+	case S_READ:
+	case S_FETCH: on_read(p, r); break;
 	case S_REFETCH: on_refetch(p, r); break;
 	case S_REVOKE: on_revoked(p, r); break;
 	}

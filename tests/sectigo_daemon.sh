@@ -24,7 +24,7 @@ fail() {
 
 PASSWORD=scm-Pa55word-never-in-urls
 MOUNT=sectigo-vault-pki
-CONFIGS="slow hang approve resume renewme rotate plugin viaread"
+CONFIGS="slow hang approve resume renewme rotate plugin viaread lost"
 
 {
 	vault_config | jq --arg pw "$PASSWORD" --arg m "$MOUNT" --arg cfgs "$CONFIGS" '
@@ -43,7 +43,8 @@ CONFIGS="slow hang approve resume renewme rotate plugin viaread"
 	        resume: {collect_after: "12s"},
 	        renewme: {validity: "60s"},
 	        rotate: {validity: "60s"},
-	        viaread: {readcert_collects: true, collect_after_reads: 2}}},
+	        viaread: {readcert_collects: true, collect_after_reads: 2},
+	        lost: {collect_after: "20s"}}},
 	    {path: "sectigo-alt", customer_uri: "acme",
 	      configs: {odd: {sectigo_cm_base_url: "https://cert-manager.example/", sectigo_cm_user: "certd",
 	          sectigo_cm_password: $pw, sectigo_cm_uri: "acme", sectigo_cm_org_id: 7,
@@ -86,6 +87,7 @@ sectigo_vault_limit = 2s"
 	sectigo_section plugin 3s 15s "sectigo_key = plugin
 key_type = rsa"
 	sectigo_section viaread 2s 4s "sectigo_read = readcert"
+	sectigo_section lost 2s 3s
 	sectigo_section odd 2s 4s | sed 's/^mount = .*/mount = sectigo-alt/'
 } >"$conf"
 
@@ -143,6 +145,17 @@ kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 assert_eq "$(jq -r .phase "$T/state/sectigo/resume.json")" pending "resume's phase at the kill"
 start_daemon
+
+step "lost: an entry deleted from Vault while pending is fetched back from SCM"
+wait_for 20 "lost has a pending id" sh -c "[ -n \"\$(jq -r '.id // empty' '$T/state/sectigo/lost.json' 2>/dev/null)\" ]"
+lost_id=$(pending_id lost)
+has_files lost && fail "lost was collected before the test could delete it (test timing)"
+curl -sS -X DELETE -H "X-Vault-Token: root" "$VAULT_ADDR/v1/$MOUNT/certs/lost/$lost_id" >/dev/null
+wait_for 40 "lost's files" has_files lost
+verify_set lost
+[ "$(counter lost fetch)" -ge 1 ] || fail "lost: no fetch call"
+assert_eq "$(counter lost enroll)" 1 "lost: enroll calls"
+assert_eq "$(status_of lost '.sectigo.current_id')" "$lost_id" "lost: collected id"
 
 step "resume: the restarted daemon collects the same id"
 wait_for 40 "resume's files" has_files resume
@@ -239,7 +252,7 @@ assert_not_contains "$T/urls" "BEGIN"
 assert_not_contains "$T/daemon.log" "$PASSWORD"
 assert_not_contains "$T/daemon.log" "PRIVATE KEY"
 assert_no_secrets "$T/daemon.log"
-for c in slow hang approve resume renewme rotate viaread; do
+for c in slow hang approve resume renewme rotate viaread lost; do
 	assert_eq "$(mode_of "$T/state/sectigo/$c.key")" 600 "$c: mode of the kept request key"
 done
 
