@@ -300,7 +300,7 @@ adopt_id(struct sop *p, const char *id, const char *how)
 static void
 evaluate(struct sop *p, const struct sectigo_entry *en)
 {
-	const char *id = sectigo_rec_str(p->rec, "id");
+	char id[SECTIGO_ID_MAX];
 	const char *old_status = sectigo_rec_str(p->rec, "status");
 	struct issuer_result *res;
 	char why[700], serial[128];
@@ -309,6 +309,8 @@ evaluate(struct sop *p, const struct sectigo_entry *en)
 					 : sectigo_rec_str(p->rec, "op") != NULL &&
 					       strcmp(sectigo_rec_str(p->rec, "op"), "replace") == 0;
 
+	/* A copy: the record's "id" may be deleted below. */
+	snprintf(id, sizeof(id), "%s", sectigo_rec_str(p->rec, "id") ? sectigo_rec_str(p->rec, "id") : "");
 	why[0] = '\0';
 	if (en->status[0] != '\0' && (old_status == NULL || strcmp(old_status, en->status) != 0)) {
 		sectigo_rec_event(p->rec, "status", id, "%s%s%s", en->status,
@@ -786,8 +788,10 @@ on_refetch(struct sop *p, struct vault_response *r)
 static void
 on_revoked(struct sop *p, struct vault_response *r)
 {
-	const char *id = sectigo_rec_str(p->rec, "current_id");
+	char id[SECTIGO_ID_MAX];
 
+	/* A copy: the record's string goes away with current_id below. */
+	snprintf(id, sizeof(id), "%s", sectigo_rec_str(p->rec, "current_id"));
 	if (r->cls != VAULT_OK) {
 		finishf(p, r->cls == VAULT_TRANSIENT ? ISSUER_UNAVAILABLE : ISSUER_REJECTED,
 			r->retry_after, "Sectigo: revoking %s: %s", id, r->error);
