@@ -279,13 +279,27 @@ bad:
 	return NULL;
 }
 
-/* Move the record to pending on id (recording the id the moment it is
- * known). */
+/* SCM's own numbers of the entry, kept with the id for the operator. */
+static void
+note_numbers(struct sop *p, const struct sectigo_entry *en)
+{
+	if (en == NULL)
+		return;
+	if (en->ssl_id[0] != '\0')
+		sectigo_rec_set_str(p->rec, p->cc->sectigo_cert_type == CONF_SECTIGO_CLIENT
+					    ? "order_number" : "ssl_id", en->ssl_id);
+	if (en->renew_id[0] != '\0')
+		sectigo_rec_set_str(p->rec, "renew_id", en->renew_id);
+}
+
+/* Move the record to pending on id, and write it: the id (and SCM's
+ * numbers, from en when known) are recorded the moment they are known. */
 static int
-adopt_id(struct sop *p, const char *id, const char *how)
+adopt_id(struct sop *p, const char *id, const char *how, const struct sectigo_entry *en)
 {
 	const char *from = sectigo_rec_str(p->rec, "from_id");
 
+	note_numbers(p, en);
 	sectigo_rec_set_str(p->rec, "phase", "pending");
 	sectigo_rec_set_str(p->rec, "id", id);
 	json_object_del(p->rec, "before");
@@ -312,6 +326,7 @@ evaluate(struct sop *p, const struct sectigo_entry *en)
 	/* A copy: the record's "id" may be deleted below. */
 	snprintf(id, sizeof(id), "%s", sectigo_rec_str(p->rec, "id") ? sectigo_rec_str(p->rec, "id") : "");
 	why[0] = '\0';
+	note_numbers(p, en);
 	if (en->status[0] != '\0' && (old_status == NULL || strcmp(old_status, en->status) != 0)) {
 		sectigo_rec_event(p->rec, "status", id, "%s%s%s", en->status,
 			  en->status_class == SECTIGO_ST_UNKNOWN ? " (a status certd does not know)"
@@ -564,7 +579,7 @@ nothing_recovered(struct sop *p)
 	if (op != NULL && strcmp(op, "replace") == 0 && sectigo_rec_str(p->rec, "from_id") != NULL) {
 		/* replace may keep the id: watch that entry for our key. */
 		p->call = "replace";
-		if (adopt_id(p, sectigo_rec_str(p->rec, "from_id"), "recovered") < 0)
+		if (adopt_id(p, sectigo_rec_str(p->rec, "from_id"), "recovered", NULL) < 0)
 			return;
 		read_entry(p, S_READ, sectigo_rec_str(p->rec, "id"));
 		return;
@@ -632,7 +647,7 @@ on_call(struct sop *p, struct vault_response *r)
 	struct err e = {{0}};
 
 	if (r->cls == VAULT_OK && sectigo_entry_parse(r->data, &en, &e) == 0 && en.id[0] != '\0') {
-		if (adopt_id(p, en.id, "ordered") == 0)
+		if (adopt_id(p, en.id, "ordered", &en) == 0)
 			evaluate(p, &en);
 		sectigo_entry_free(&en);
 		return;
@@ -705,7 +720,7 @@ on_recover_read(struct sop *p, struct vault_response *r)
 	}
 	if (p->call == NULL)
 		p->call = sectigo_rec_str(p->rec, "op");
-	if (adopt_id(p, en.id, "recovered") == 0)
+	if (adopt_id(p, en.id, "recovered", &en) == 0)
 		evaluate(p, &en);
 	sectigo_entry_free(&en);
 }

@@ -190,6 +190,8 @@ step "slow: collected on the 5th re-read, one enroll"
 wait_for 90 "slow's files" has_files slow
 verify_set slow
 assert_eq "$(counter slow enroll)" 1 "slow: enroll calls"
+slow_id=$(status_of slow '.sectigo.current_id')
+assert_eq "$(status_of slow '.sectigo.ssl_id')_murray" "$slow_id" "slow: SCM's ssl_id kept with the id"
 reads=$(($(counter slow read) + $(counter slow readcert)))
 [ "$reads" -ge 5 ] || fail "slow: collected after $reads re-reads, want at least 5"
 
