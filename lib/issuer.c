@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "conf.h"
+#include "fsutil.h"
 #include "issuer.h"
 #include "xalloc.h"
 
@@ -225,4 +228,39 @@ issuer_outcome_name(enum issuer_outcome o)
 	case ISSUER_UNAVAILABLE: return "unavailable";
 	default: return "?";
 	}
+}
+
+STACK_OF(X509) *
+issuer_trust_anchor(const struct conf_cert *cc, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	STACK_OF(X509) *sk = NULL;
+
+	if (cc == NULL || cc->trust_anchor == NULL)
+		return NULL;
+	if (fsutil_read_file(cc->trust_anchor, 1024 * 1024, &b, e) == 0 &&
+	    x509_chain_from_pem(b.data, b.len, false, &sk, e) < 0)
+		err_prefix(e, EBADMSG, "trust_anchor %s", cc->trust_anchor);
+	buf_free(&b);
+	return sk;
+}
+
+int
+issuer_result_set_anchors(struct issuer_result *res, const struct conf_cert *cc, struct err *e)
+{
+	X509 *top;
+
+	if (cc->trust_anchor != NULL) {
+		res->anchors = issuer_trust_anchor(cc, e);
+		return res->anchors != NULL ? 0 : -EINVAL;
+	}
+	res->anchors = sk_X509_new_null();
+	if (res->anchors == NULL)
+		abort();
+	if (sk_X509_num(res->chain) == 0)
+		return err_set(e, EBADMSG, "the CA returned no CA certificate to verify against");
+	top = sk_X509_value(res->chain, sk_X509_num(res->chain) - 1);
+	if (!X509_up_ref(top) || !sk_X509_push(res->anchors, top))
+		abort();
+	return 0;
 }

@@ -114,6 +114,13 @@ bool issuer_wants_csr(struct issuer *iss, const struct conf_cert *cc);
  * revoked.  A back-end without revocation answers REJECTED. */
 struct issuer_op *issuer_revoke(struct issuer *iss, const struct conf_cert *cc,
 				const char *reason, issuer_done_cb cb, void *arg);
+/* Back-end helpers.  The certificates of cc's trust_anchor file, or NULL
+ * (unset, or e set when it cannot be read or parsed). */
+STACK_OF(X509) *issuer_trust_anchor(const struct conf_cert *cc, struct err *e);
+/* res->anchors: cc's trust_anchor, else the top of res->chain (which then
+ * proves only that the chain holds together). */
+int issuer_result_set_anchors(struct issuer_result *res, const struct conf_cert *cc,
+			      struct err *e);
 /* See struct issuer_backend; NULL when the back-end has nothing to say. */
 json_t *issuer_describe(struct issuer *iss, const struct conf_cert *cc);
 

@@ -196,19 +196,6 @@ not_sent(const struct vault_response *r)
 
 /* ------------------------------------------------------------ judging an entry */
 
-static STACK_OF(X509) *
-load_anchor_file(const char *path, struct err *e)
-{
-	struct buf b = BUF_INIT;
-	STACK_OF(X509) *sk = NULL;
-
-	if (fsutil_read_file(path, 1024 * 1024, &b, e) == 0 &&
-	    x509_chain_from_pem(b.data, b.len, false, &sk, e) < 0)
-		err_prefix(e, EBADMSG, "trust_anchor %s", path);
-	buf_free(&b);
-	return sk;
-}
-
 /* The certificate of en, judged by content.  Returns an ISSUED result,
  * or NULL with why set (then it is not ours, or not usable yet). */
 static struct issuer_result *
@@ -218,7 +205,6 @@ judge_certificate(struct sop *p, const struct sectigo_entry *en, char *why, size
 	STACK_OF(X509) *all = NULL;
 	EVP_PKEY *key = NULL;
 	struct err e = {{0}};
-	X509 *top;
 
 	if (x509_chain_from_pem(en->certificate, strlen(en->certificate), false, &all, &e) < 0) {
 		snprintf(why, whylen, "its certificate does not parse: %s", e.msg);
@@ -254,22 +240,9 @@ judge_certificate(struct sop *p, const struct sectigo_entry *en, char *why, size
 	}
 	res->key = key;
 	key = NULL;
-	if (p->cc->trust_anchor != NULL) {
-		res->anchors = load_anchor_file(p->cc->trust_anchor, &e);
-		if (res->anchors == NULL) {
-			snprintf(why, whylen, "%s", e.msg);
-			goto bad;
-		}
-	} else {
-		if (sk_X509_num(res->chain) == 0) {
-			snprintf(why, whylen, "the entry holds no CA certificate to verify against");
-			goto bad;
-		}
-		if ((res->anchors = sk_X509_new_null()) == NULL)
-			abort();
-		top = sk_X509_value(res->chain, sk_X509_num(res->chain) - 1);
-		if (!X509_up_ref(top) || !sk_X509_push(res->anchors, top))
-			abort();
+	if (issuer_result_set_anchors(res, p->cc, &e) < 0) {
+		snprintf(why, whylen, "%s", e.msg);
+		goto bad;
 	}
 	return res;
 bad:
@@ -984,9 +957,7 @@ sectigo_anchors(void *impl, const struct conf_cert *cc)
 	struct err e = {{0}};
 
 	(void)impl;
-	if (cc == NULL || cc->trust_anchor == NULL)
-		return NULL;
-	return load_anchor_file(cc->trust_anchor, &e);
+	return issuer_trust_anchor(cc, &e);
 }
 
 static bool

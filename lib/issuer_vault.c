@@ -121,40 +121,6 @@ append_certs(STACK_OF(X509) *chain, const char *pem, struct err *e)
 	return 0;
 }
 
-static STACK_OF(X509) *
-load_anchor_file(const char *path, struct err *e)
-{
-	struct buf b = BUF_INIT;
-	STACK_OF(X509) *sk = NULL;
-
-	if (fsutil_read_file(path, 1024 * 1024, &b, e) == 0 &&
-	    x509_chain_from_pem(b.data, b.len, false, &sk, e) < 0)
-		err_prefix(e, EBADMSG, "trust_anchor %s", path);
-	buf_free(&b);
-	return sk;
-}
-
-/* Anchors: the configured trust_anchor, else the top of the chain. */
-static int
-set_anchors(struct vop *p, struct issuer_result *res, struct err *e)
-{
-	X509 *top;
-
-	if (p->cc->trust_anchor != NULL) {
-		res->anchors = load_anchor_file(p->cc->trust_anchor, e);
-		return res->anchors != NULL ? 0 : -EINVAL;
-	}
-	res->anchors = sk_X509_new_null();
-	if (res->anchors == NULL)
-		abort();
-	if (sk_X509_num(res->chain) == 0)
-		return err_set(e, EBADMSG, "Vault returned no CA certificate to verify against");
-	top = sk_X509_value(res->chain, sk_X509_num(res->chain) - 1);
-	if (!X509_up_ref(top) || !sk_X509_push(res->anchors, top))
-		abort();
-	return 0;
-}
-
 static void
 check_lifetime(struct vop *p, struct issuer_result *res)
 {
@@ -186,7 +152,7 @@ on_chain(struct vault_response *r, void *arg)
 			     r->error);
 		return;
 	}
-	if (append_certs(res->chain, buf_str(&r->body), &e) < 0 || set_anchors(p, res, &e) < 0) {
+	if (append_certs(res->chain, buf_str(&r->body), &e) < 0 || issuer_result_set_anchors(res, p->cc, &e) < 0) {
 		finish_error(p, ISSUER_UNAVAILABLE, -1, "%s/ca_chain from %s: %s", p->cc->mount,
 			     r->address, e.msg);
 		return;
@@ -266,7 +232,7 @@ on_issued(struct vault_response *r, void *arg)
 		free(path);
 		return;
 	}
-	if (set_anchors(p, res, &e) < 0)
+	if (issuer_result_set_anchors(res, p->cc, &e) < 0)
 		goto bad;
 	finish(p, res);
 	return;
@@ -361,9 +327,7 @@ vault_anchors(void *impl, const struct conf_cert *cc)
 	/* Without a configured anchor, what Vault's CA is cannot be known
 	 * without asking it: unknown, and the chain check is skipped when
 	 * judging files already in place. */
-	if (cc == NULL || cc->trust_anchor == NULL)
-		return NULL;
-	return load_anchor_file(cc->trust_anchor, &e);
+	return issuer_trust_anchor(cc, &e);
 }
 
 static bool
