@@ -129,6 +129,18 @@ enum vs_fault_action {
 	VS_FAULT_NONJSON,
 	VS_FAULT_HUGE,
 	VS_FAULT_CLOSE,
+	VS_FAULT_MUTATE,
+};
+
+/* What a "mutate" fault does to the certificate of a successful PKI
+ * response (vs_pki_mutate). */
+enum vs_mutate {
+	VS_MUTATE_NONE = 0,
+	VS_MUTATE_WRONG_KEY,        /* same certificate, another public key */
+	VS_MUTATE_WRONG_NAME,       /* CN and SAN of another name */
+	VS_MUTATE_EXPIRED,          /* notAfter a day ago */
+	VS_MUTATE_BAD_CHAIN,        /* ca_chain, issuing_ca: an unrelated CA */
+	VS_MUTATE_TRAILING_GARBAGE, /* text after the certificate's PEM */
 };
 
 struct vs_fault {
@@ -142,6 +154,7 @@ struct vs_fault {
 	json_t *headers;           /* object name -> string */
 	long delay_ms;
 	size_t size;
+	enum vs_mutate mutate;     /* VS_FAULT_MUTATE */
 	unsigned long skip;        /* let this many matches through first */
 	unsigned long count;       /* apply this many times; 0 = forever */
 	unsigned long hits;
@@ -193,6 +206,7 @@ struct vs_req {
 	json_t *record;            /* log record (borrowed from st->log) */
 	const char *wrap_ttl;      /* X-Vault-Wrap-TTL */
 	struct vs_fault *post_fault; /* truncate / drop the real reply */
+	enum vs_mutate mutate;     /* rewrite the certificate of the reply */
 	struct event *timer;
 	json_t *later;             /* reply parked by vs_reply_json_after */
 	int later_status;
@@ -289,6 +303,9 @@ int vs_keygen(const char *type, long bits, EVP_PKEY **out, struct err *e);
 const char *vs_key_type(EVP_PKEY *k);
 int vs_sign_cert(const struct vs_certspec *spec, X509 *issuer,
     EVP_PKEY *issuer_key, X509 **out, struct err *e);
+/* Give x a new random serial and sign it again with issuer_key (after
+ * its fields were changed). */
+int vs_resign_cert(X509 *x, EVP_PKEY *issuer_key, struct err *e);
 X509_CRL *vs_make_crl(struct vs_pki *p, struct err *e);
 char *vs_pem_cert(X509 *x);
 char *vs_b64_cert(X509 *x);
@@ -319,6 +336,13 @@ bool vs_glob(const char *pattern, const char *s);
 /* Handle issue/<role> (sign false), sign/<role>, sign-verbatim. */
 void vs_pki_issue(struct vs_req *r, struct vs_mount *m, const char *role,
     bool sign, bool verbatim);
+/* A "mutate" fault: rewrite the certificate (or chain) of the response
+ * envelope resp to a /v1 request on path (e.g. "pki_int/sign/web"), signing
+ * with that path's PKI mount's CA.  A response without data.certificate,
+ * or to a path outside a PKI mount, is left alone.  Returns 0, or a
+ * negative errno with e set (resp is then unchanged). */
+int vs_pki_mutate(struct vs_state *st, const char *path, enum vs_mutate kind,
+    json_t *resp, struct err *e);
 
 /* ---- vs_pki.c ---- */
 /* Keep a certificate by serial (takes a reference). */

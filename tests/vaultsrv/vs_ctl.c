@@ -35,6 +35,18 @@ static const struct {
 	{"hang", VS_FAULT_HANG}, {"drop", VS_FAULT_DROP},
 	{"truncate", VS_FAULT_TRUNCATE}, {"nonjson", VS_FAULT_NONJSON},
 	{"huge", VS_FAULT_HUGE}, {"close", VS_FAULT_CLOSE},
+	{"mutate", VS_FAULT_MUTATE},
+};
+
+/* "kind" of a "mutate" fault (see vs_pki_mutate). */
+static const struct {
+	const char *name;
+	enum vs_mutate kind;
+} mutate_kinds[] = {
+	{"wrong_key", VS_MUTATE_WRONG_KEY},
+	{"wrong_name", VS_MUTATE_WRONG_NAME},
+	{"expired", VS_MUTATE_EXPIRED}, {"bad_chain", VS_MUTATE_BAD_CHAIN},
+	{"trailing_garbage", VS_MUTATE_TRAILING_GARBAGE},
 };
 
 void
@@ -81,6 +93,7 @@ vs_fault_match(struct vs_state *st, struct vs_req *r)
 static json_t *
 fault_json(struct vs_fault *f)
 {
+	size_t i;
 	json_t *o = json_pack("{sI ss ss sI sI sI sI}", "id", (json_int_t)f->id,
 	    "path", f->path, "action", fault_actions[f->action].name,
 	    "skip", (json_int_t)f->skip, "count", (json_int_t)f->count,
@@ -90,6 +103,11 @@ fault_json(struct vs_fault *f)
 	    json_null());
 	if (f->action == VS_FAULT_STATUS)
 		json_object_set_new(o, "status", json_integer(f->status));
+	for (i = 0; f->action == VS_FAULT_MUTATE &&
+	    i < sizeof(mutate_kinds) / sizeof(mutate_kinds[0]); i++)
+		if (mutate_kinds[i].kind == f->mutate)
+			json_object_set_new(o, "kind",
+			    json_string(mutate_kinds[i].name));
 	return o;
 }
 
@@ -99,8 +117,10 @@ fault_add(struct vs_state *st, json_t *in, struct vs_fault **out,
 {
 	struct vs_fault *f, **tail;
 	const char *action = vs_jstr(in, "action"), *path = vs_jstr(in, "path");
+	const char *kind = vs_jstr(in, "kind");
 	json_t *body = json_object_get(in, "json");
-	size_t i;
+	enum vs_mutate mutate = VS_MUTATE_NONE;
+	size_t i, k;
 
 	if (path == NULL || action == NULL) {
 		*msg = "path and action are required";
@@ -111,8 +131,19 @@ fault_add(struct vs_state *st, json_t *in, struct vs_fault **out,
 			break;
 	if (i == sizeof(fault_actions) / sizeof(fault_actions[0])) {
 		*msg = "unknown action (status, delay, hang, drop, truncate, "
-		    "nonjson, huge, close)";
+		    "nonjson, huge, close, mutate)";
 		return -EINVAL;
+	}
+	if (fault_actions[i].action == VS_FAULT_MUTATE) {
+		for (k = 0; kind != NULL &&
+		    k < sizeof(mutate_kinds) / sizeof(mutate_kinds[0]); k++)
+			if (strcmp(mutate_kinds[k].name, kind) == 0)
+				mutate = mutate_kinds[k].kind;
+		if (mutate == VS_MUTATE_NONE) {
+			*msg = "mutate needs a kind (wrong_key, wrong_name, "
+			    "expired, bad_chain, trailing_garbage)";
+			return -EINVAL;
+		}
 	}
 	f = xcalloc(1, sizeof(*f));
 	f->id = ++st->fault_seq;
@@ -138,6 +169,7 @@ fault_add(struct vs_state *st, json_t *in, struct vs_fault **out,
 	}
 	f->delay_ms = vs_jint(in, "delay_ms", 1000);
 	f->size = (size_t)vs_jint(in, "size", 0);
+	f->mutate = mutate;
 	f->skip = (unsigned long)vs_jint(in, "skip", 0);
 	f->count = (unsigned long)vs_jint(in, "count", 1);
 	for (tail = &st->faults; *tail != NULL; tail = &(*tail)->next)

@@ -10,12 +10,14 @@
  *   route (404 "no handler for route") → handler.
  * Every reply goes through vs_send(), which records the status in the log,
  * applies a "truncate" or "drop" fault to the real reply, and frees the
- * struct vs_req.  Requests parked by a fault (delay, hang, drop, close) or
- * by vs_reply_json_after() (a handler that has done its work but answers
- * late or never, as the Sectigo plugin's slow enroll) sit on st->pending
- * until their timer fires or shutdown flushes them; a parked
- * request whose client went away is detached by libevent (its connection
- * pointer becomes NULL) but never freed behind our back.
+ * struct vs_req; vs_reply_json() applies a "mutate" fault to the JSON of a
+ * 200 reply (vs_pki_mutate) before that.  Requests parked by a fault
+ * (delay, hang, drop, close) or by vs_reply_json_after() (a handler that
+ * has done its work but answers late or never, as the Sectigo plugin's
+ * slow enroll) sit on st->pending until their timer fires or shutdown
+ * flushes them; a parked request whose client went away is detached by
+ * libevent (its connection pointer becomes NULL) but never freed behind
+ * our back.
  */
 #include "config.h"
 
@@ -145,6 +147,8 @@ log_request(struct vs_req *r)
 	const char *ns;
 	char *key;
 	size_t blen = r->body_len;
+	time_t now;
+	long nsec;
 
 	TAILQ_FOREACH(h, hdrs, next) {
 		if (evutil_ascii_strcasecmp(h->key, "X-Vault-Token") == 0 ||
@@ -161,7 +165,11 @@ log_request(struct vs_req *r)
 		}
 	}
 	json_object_set_new(rec, "seq", json_integer((json_int_t)++st->seq));
-	json_object_set_new(rec, "time", json_integer((json_int_t)time(NULL)));
+	vs_now(&now, &nsec);
+	json_object_set_new(rec, "time", json_integer((json_int_t)now));
+	/* Milliseconds, for tests that measure the gaps between retries. */
+	json_object_set_new(rec, "time_ms",
+	    json_integer((json_int_t)now * 1000 + (json_int_t)(nsec / 1000000)));
 	json_object_set_new(rec, "method", json_string(r->method_name));
 	json_object_set_new(rec, "path", json_string(r->uri_path));
 	json_object_set_new(rec, "query", r->query ? json_string(r->query) :
@@ -361,8 +369,24 @@ vs_send(struct vs_req *r, int status, const char *ctype, const void *body,
 void
 vs_reply_json(struct vs_req *r, int status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
-	size_t n = strlen(s);
+	char *s;
+	size_t n;
+
+	if (r->mutate != VS_MUTATE_NONE && status == 200) {
+		/* A "mutate" fault: the request was executed; its answer is
+		 * rewritten into one the client must refuse. */
+		struct err e = {{0}};
+		enum vs_mutate kind = r->mutate;
+
+		r->mutate = VS_MUTATE_NONE;
+		if (vs_pki_mutate(r->st, r->path, kind, body, &e) < 0) {
+			json_decref(body);
+			vs_reply_errorf(r, 500, "vaultsrv: mutate fault: %s", e.msg);
+			return;
+		}
+	}
+	s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	n = strlen(s);
 
 	s = xrealloc(s, n + 2);
 	s[n++] = '\n';
@@ -798,6 +822,9 @@ apply_fault(struct vs_req *r, struct vs_fault *f)
 	case VS_FAULT_DROP:
 	case VS_FAULT_TRUNCATE:
 		r->post_fault = f;
+		return false;
+	case VS_FAULT_MUTATE:
+		r->mutate = f->mutate;
 		return false;
 	}
 	return false;

@@ -13,6 +13,11 @@
  * formats pem, der and pem_bundle as certutil renders them.  Key generation
  * runs on the loop thread: acceptable in a test server (RSA-2048 takes tens
  * of milliseconds), and it keeps the server single-threaded.
+ *
+ * vs_pki_mutate() serves the "mutate" fault: it rewrites the certificate
+ * of a successful response into one a client must refuse (another key,
+ * another name, expired, a chain from an unrelated CA, trailing garbage),
+ * still signed by the mount's CA unless the chain is the point.
  */
 #include "config.h"
 
@@ -642,4 +647,187 @@ user_err:
 out:
 	issue_free(&is);
 	json_decref(owned_role);
+}
+
+/* ---- "mutate" faults ---- */
+
+#define MUTATE_OTHER_NAME "other-name.example.net"
+
+static void
+drop_ext(X509 *x, int nid)
+{
+	int i;
+
+	while ((i = X509_get_ext_by_NID(x, nid, -1)) >= 0)
+		X509_EXTENSION_free(X509_delete_ext(x, i));
+}
+
+/* Replace extension nid of x by value (config syntax), issued by ca. */
+static int
+replace_ext(X509 *x, X509 *ca, int nid, const char *value, struct err *e)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	drop_ext(x, nid);
+	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
+	X509_EXTENSION_free(ext);
+	if (!ok) {
+		err_set(e, EIO, "cannot set extension %s", OBJ_nid2sn(nid));
+		err_add_openssl(e);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A copy of orig, changed as kind says, signed again by the mount's CA. */
+static int
+mutate_cert(struct vs_pki *p, X509 *orig, enum vs_mutate kind, X509 **out,
+    struct err *e)
+{
+	X509 *x = X509_dup(orig);
+	EVP_PKEY *pub = X509_get0_pubkey(orig), *key = NULL;
+	X509_NAME *name = NULL;
+	time_t now = time(NULL);
+	int rc = 0;
+
+	if (x == NULL || pub == NULL) {
+		X509_free(x);
+		return err_set(e, EIO, "cannot copy the certificate");
+	}
+	switch (kind) {
+	case VS_MUTATE_WRONG_KEY:
+		/* A key of the same type and size: only comparing the public
+		 * key with the client's own tells them apart. */
+		rc = vs_keygen(vs_key_type(pub), strcmp(vs_key_type(pub),
+		    "ed25519") == 0 ? 0 : EVP_PKEY_get_bits(pub), &key, e);
+		if (rc == 0 && X509_set_pubkey(x, key) != 1)
+			rc = err_set(e, EIO, "cannot set the public key");
+		if (rc == 0)
+			rc = replace_ext(x, p->ca, NID_subject_key_identifier,
+			    "hash", e);
+		break;
+	case VS_MUTATE_WRONG_NAME:
+		name = X509_NAME_new();
+		if (name == NULL || X509_NAME_add_entry_by_txt(name, "CN",
+		    MBSTRING_UTF8, (const unsigned char *)MUTATE_OTHER_NAME, -1, -1,
+		    0) != 1 ||
+		    X509_set_subject_name(x, name) != 1)
+			rc = err_set(e, EIO, "cannot set the subject");
+		if (rc == 0)
+			rc = replace_ext(x, p->ca, NID_subject_alt_name,
+			    "DNS:" MUTATE_OTHER_NAME, e);
+		break;
+	case VS_MUTATE_EXPIRED:
+		if (ASN1_TIME_set(X509_getm_notBefore(x), now - 2 * 86400) ==
+		    NULL || ASN1_TIME_set(X509_getm_notAfter(x), now - 86400) ==
+		    NULL)
+			rc = err_set(e, EIO, "cannot set the validity");
+		break;
+	default:
+		rc = err_set(e, EINVAL, "not a certificate mutation");
+		break;
+	}
+	if (rc == 0)
+		rc = vs_resign_cert(x, p->ca_key, e);
+	EVP_PKEY_free(key);
+	X509_NAME_free(name);
+	if (rc < 0) {
+		X509_free(x);
+		return rc;
+	}
+	*out = x;
+	return 0;
+}
+
+/* A self-signed CA that has nothing to do with any mount. */
+static int
+unrelated_ca(X509 **out, struct err *e)
+{
+	struct vs_certspec spec = {0};
+	X509_NAME *name = X509_NAME_new();
+	EVP_PKEY *key = NULL;
+	time_t now = time(NULL);
+	int rc;
+
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"vaultsrv unrelated CA", -1, -1, 0);
+	rc = vs_keygen("ec", 256, &key, e);
+	if (rc == 0) {
+		spec.subject = name;
+		spec.pubkey = key;
+		spec.not_before = now - 30;
+		spec.not_after = now + 86400;
+		spec.is_ca = true;
+		spec.max_path_len = -1;
+		spec.ku = KU_KEY_CERT_SIGN | KU_CRL_SIGN;
+		rc = vs_sign_cert(&spec, NULL, key, out, e);
+	}
+	EVP_PKEY_free(key);
+	X509_NAME_free(name);
+	return rc;
+}
+
+int
+vs_pki_mutate(struct vs_state *st, const char *path, enum vs_mutate kind,
+    json_t *resp, struct err *e)
+{
+	const char *rest = NULL;
+	struct vs_mount *m = vs_mount_find(st, path, &rest);
+	json_t *data = json_object_get(resp, "data");
+	const char *pem = vs_jstr(data, "certificate");
+	X509 *orig = NULL, *x = NULL;
+	char *s;
+	int rc;
+
+	if (m == NULL || m->type != VS_MOUNT_PKI || pem == NULL)
+		return 0;
+	switch (kind) {
+	case VS_MUTATE_NONE:
+		return 0;
+	case VS_MUTATE_TRAILING_GARBAGE:
+		s = xasprintf("%s\nthis is not PEM: trailing garbage\n", pem);
+		json_object_set_new(data, "certificate", json_string(s));
+		free(s);
+		return 0;
+	case VS_MUTATE_BAD_CHAIN:
+		if ((rc = unrelated_ca(&x, e)) < 0)
+			return rc;
+		s = vs_pem_cert(x);
+		json_object_set_new(data, "ca_chain", json_pack("[s]", s));
+		json_object_set_new(data, "issuing_ca", json_string(s));
+		free(s);
+		X509_free(x);
+		return 0;
+	case VS_MUTATE_WRONG_KEY:
+	case VS_MUTATE_WRONG_NAME:
+	case VS_MUTATE_EXPIRED:
+		break;
+	}
+	if ((orig = vs_pem_to_cert(pem)) == NULL)
+		return err_set(e, EINVAL, "the certificate is not PEM (mutate "
+		    "needs format pem)");
+	rc = mutate_cert(m->pki, orig, kind, &x, e);
+	X509_free(orig);
+	if (rc < 0)
+		return rc;
+	s = vs_pem_cert(x);
+	json_object_set_new(data, "certificate", json_string(s));
+	free(s);
+	s = vs_serial_str(X509_get0_serialNumber(x));
+	json_object_set_new(data, "serial_number", json_string(s));
+	free(s);
+	if (kind == VS_MUTATE_EXPIRED) {
+		const ASN1_TIME *na = X509_get0_notAfter(x);
+		struct tm tm;
+
+		if (ASN1_TIME_to_tm(na, &tm) == 1)
+			json_object_set_new(data, "expiration",
+			    json_integer((json_int_t)timegm(&tm)));
+	}
+	X509_free(x);
+	return 0;
 }

@@ -318,6 +318,19 @@ fail:
 	return rc;
 }
 
+int
+vs_resign_cert(X509 *x, EVP_PKEY *issuer_key, struct err *e)
+{
+	if (random_serial(x) < 0)
+		return err_set(e, EIO, "cannot make a serial number");
+	if (X509_sign(x, issuer_key, sign_md(issuer_key)) <= 0) {
+		err_set(e, EIO, "cannot sign certificate");
+		err_add_openssl(e);
+		return -EIO;
+	}
+	return 0;
+}
+
 X509_CRL *
 vs_make_crl(struct vs_pki *p, struct err *e)
 {
