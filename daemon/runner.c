@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -349,6 +350,122 @@ run_due(struct slot *s)
 		request_run(s, JOB_IF_DUE, NULL);
 }
 
+/* ------------------------------------------------------------ clock */
+
+/*
+ * Timers run on the monotonic clock; renewal times are wall-clock times.
+ * When the wall clock jumps (an NTP step after a boot without a real-time
+ * clock, `date -s`, a resume from suspend), a timer still fires at its old
+ * monotonic deadline, and a certificate that the new time has made due, or
+ * expired, would wait for it, possibly for weeks.  So the daemon compares
+ * how far each clock moved since it last looked and, when they disagree,
+ * arms every waiting slot's timer again from its wall-clock due time (a
+ * time already past fires at once).  It looks when the kernel says the
+ * clock was set (a CLOCK_REALTIME timerfd with TFD_TIMER_CANCEL_ON_SET:
+ * readable on every change, no cost while nothing happens) and whenever a
+ * slot's timer fires.  One watch per process: only the daemon starts it.
+ */
+#define CLOCK_JUMP_MIN 2	/* seconds: time() counts whole seconds */
+
+static struct {
+	struct runner *r;	/* NULL: not watching (--once) */
+	struct event *ev;
+	int fd;
+	time_t wall;		/* the wall clock when last looked at... */
+	struct timespec mono;	/* ...and the monotonic clock then */
+} clock_watch = {.fd = -1};
+
+static void
+clock_check(bool was_set)
+{
+	struct runner *r = clock_watch.r;
+	struct timespec mono;
+	time_t now = time(NULL);
+	int64_t elapsed, jump, size;
+	char d[32];
+	size_t i;
+
+	if (r == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	elapsed = (int64_t)(mono.tv_sec - clock_watch.mono.tv_sec);
+	jump = (int64_t)(now - clock_watch.wall) - elapsed;
+	size = jump < 0 ? -jump : jump;
+	clock_watch.wall = now;
+	clock_watch.mono = mono;
+	/* NTP slews by at most 500 ppm: a drift under 1% of the time since
+	 * the last look is not a jump. */
+	if (size < CLOCK_JUMP_MIN + elapsed / 100) {
+		if (!was_set)
+			return;
+	} else {
+		duration_format(size, d, sizeof(d));
+		log_warning(NULL, "the system clock jumped %s by about %s; rescheduling every "
+			    "certificate from its renewal time", jump < 0 ? "back" : "forward", d);
+	}
+	for (i = 0; i < r->n_slots; i++) {
+		struct slot *s = &r->slots[i];
+
+		if (s->next_at != 0 && !s->busy && !s->queued && evtimer_pending(s->timer, NULL))
+			schedule(s, (int64_t)(s->next_at - now));
+	}
+}
+
+static void
+clock_watch_arm(void)
+{
+	/* Far in the future: only a change of the clock makes it readable. */
+	struct itimerspec its = {.it_value = {.tv_sec = (time_t)1 << 40}};
+
+	if (timerfd_settime(clock_watch.fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its,
+			    NULL) < 0)
+		log_warning(NULL, "cannot watch the system clock for changes: %s", strerror(errno));
+}
+
+static void
+on_clock_set(evutil_socket_t fd, short what, void *arg)
+{
+	unsigned long long ticks;
+
+	(void)what;
+	(void)arg;
+	/* ECANCELED: the clock was set (the timer stays armed, but arm it
+	 * again all the same); EAGAIN: nothing after all. */
+	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+		return;
+	clock_watch_arm();
+	clock_check(true);
+}
+
+static void
+clock_watch_start(struct runner *r)
+{
+	clock_watch.r = r;
+	clock_watch.wall = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &clock_watch.mono);
+	clock_watch.fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (clock_watch.fd < 0) {
+		log_warning(NULL, "cannot watch the system clock for changes: %s", strerror(errno));
+		return;
+	}
+	clock_watch_arm();
+	clock_watch.ev = event_new(r->base, clock_watch.fd, EV_READ | EV_PERSIST, on_clock_set,
+				   NULL);
+	event_add(clock_watch.ev, NULL);
+}
+
+static void
+clock_watch_stop(void)
+{
+	if (clock_watch.ev != NULL)
+		event_free(clock_watch.ev);
+	if (clock_watch.fd >= 0)
+		close(clock_watch.fd);
+	clock_watch.ev = NULL;
+	clock_watch.fd = -1;
+	clock_watch.r = NULL;
+}
+
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -356,6 +473,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	clock_check(false);
 	s->next_at = 0;
 	run_due(s);
 }
@@ -847,7 +965,9 @@ runner_daemon(struct conf *c, const char *config_path)
 		first_run(&r.slots[i], false);
 	if (r.n_slots == 0)
 		runner_notify_status(&r, true);
+	clock_watch_start(&r);
 	event_base_dispatch(r.base);
+	clock_watch_stop();
 	event_free(hup);
 	event_free(usr1);
 	runner_fini(&r);

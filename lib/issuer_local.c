@@ -415,14 +415,15 @@ local_anchors(void *impl, const struct conf_cert *cc)
 	int rc = ensure_ca(ca, false, NULL);
 
 	(void)cc;
-	/* No CA yet: nothing can verify (an empty set).  A CA that exists
-	 * but cannot be loaded: unknown (NULL); the next request says why. */
-	if (rc < 0 && rc != -ENOENT)
+	/* No CA (not yet, or no more: a state_dir lost or emptied), or one
+	 * that cannot be loaded: unknown (NULL), not an empty set.  Files in
+	 * place are then not judged against a CA that never signed them, so
+	 * a valid set stays until it is due; the next request creates the
+	 * CA, or says why it cannot. */
+	if (rc < 0)
 		return NULL;
 	sk = sk_X509_new_null();
-	if (sk == NULL)
-		abort();
-	if (rc == 0 && (!X509_up_ref(ca->cert) || !sk_X509_push(sk, ca->cert)))
+	if (sk == NULL || !X509_up_ref(ca->cert) || !sk_X509_push(sk, ca->cert))
 		abort();
 	return sk;
 }

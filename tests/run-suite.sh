@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 PACKAGES="build-essential autoconf automake pkg-config openssl libssl-dev
-libcurl4-openssl-dev libjansson-dev libevent-dev libsystemd-dev check curl jq socat systemd nginx-light dbus-daemon"
+libcurl4-openssl-dev libjansson-dev libevent-dev libsystemd-dev check curl jq socat systemd nginx-light dbus-daemon
+faketime inotify-tools"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	missing=
