@@ -113,7 +113,8 @@ START_TEST(test_unknown_status_and_empty)
 }
 END_TEST
 
-/* Shapes that must be refused, each naming the field. */
+/* Shapes that must be refused, each naming the field, leaving the entry
+ * empty (sectigo_entry.h). */
 static const struct {
 	const char *json;
 	const char *field;
@@ -125,12 +126,15 @@ static const struct {
 	{"{\"certificate\": 12}", "certificate"},
 	{"{\"state\": \"Issued\"}", "state"},
 	{"{\"state\": [1]}", "state"},
+	/* tests/fuzz/fuzz_sectigo_entry.c: the history's length stayed in the entry. */
+	{"{\"cert_unique_id\": \"1_a\", \"state\": [{\"status\": \"Issued\"}, \"x\"]}", "state"},
 	{"{\"state\": [{\"status\": [\"x\"]}]}", "status"},
 	{"{\"ErrorCode\": true}", "ErrorCode"},
 };
 
 START_TEST(test_bad_shapes)
 {
+	static const struct sectigo_entry empty;
 	json_t *d = J(bad_cases[_i].json);
 	struct sectigo_entry en;
 	struct err e = {{0}};
@@ -139,6 +143,8 @@ START_TEST(test_bad_shapes)
 	ck_assert_msg(strstr(e.msg, bad_cases[_i].field) != NULL, "%s: message \"%s\"",
 		      bad_cases[_i].json, e.msg);
 	ck_assert_ptr_null(en.certificate);
+	ck_assert_msg(memcmp(&en, &empty, sizeof(en)) == 0, "%s: entry not empty (%zu states)",
+		      bad_cases[_i].json, en.n_states);
 	json_decref(d);
 }
 END_TEST

@@ -40,6 +40,7 @@
 #include "http.h"
 #include "testutil.h"
 #include "vault.h"
+#include "vault_int.h"
 #include "xalloc.h"
 
 #define ROOT_TOKEN "root-token-0123456789"
@@ -1349,6 +1350,11 @@ static const struct {
 	 200},
 	{"{\"path\": \"kv/app/x\", \"action\": \"truncate\"}", "invalid JSON from", -1, 200},
 	{"{\"path\": \"kv/app/x\", \"action\": \"close\", \"count\": 0}", "", -1, 0},
+	/* tests/fuzz/fuzz_vault.c: an error whose last line ends in "\r" made
+	 * the client join Vault's errors forever, freezing the event loop. */
+	{"{\"path\": \"kv/app/x\", \"action\": \"status\", \"status\": 429,"
+	 " \"json\": {\"errors\": [\"2 errors occurred:\\n\\t* quota\\n\\t* exceeded\\r\\r\"]}}",
+	 ": quota; exceeded", -1, 429},
 };
 
 START_TEST(test_transient_faults)
@@ -1369,6 +1375,36 @@ START_TEST(test_transient_faults)
 	result_free(&r);
 	ctl(&srv, "DELETE", "/_test/faults", NULL);
 	expect_ok_kv();
+}
+END_TEST
+
+/* vault_errors() on its own: the message a user sees for Vault's "errors". */
+static const struct {
+	const char *json;
+	const char *text;
+} errors_cases[] = {
+	{"{\"errors\": [\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
+	 "permission denied"},
+	{"{\"errors\": [\"a\\r\\nb\", \" c\\t\", 7, null, \"d\\u0001e\"]}", "a; b; c; d e"},
+	{"{\"errors\": \"not a list\"}", ""},
+	{"[\"errors\"]", ""},
+	/* The reproducer of tests/fuzz/fuzz_vault.c: it never returned. */
+	{"{\"errors\": [\"1 error occurre:d\\n\\t* permission denied\\n\\n\", \"2 bitserrors "
+	 "occurred:\\n\\t* a\\n\\t* b\\r\\r\", \" x\\t\", 6, null]}",
+	 "1 error occurre:d; permission denied; 2 bitserrors occurred:; a; b; x"},
+	{"{\"errors\": [\"x \\r\", \"\\r\", \"y\"]}", "x; y"},
+};
+
+START_TEST(test_errors_text)
+{
+	json_t *j = json_loads(errors_cases[_i].json, 0, NULL);
+	struct buf b = BUF_INIT;
+
+	ck_assert_ptr_nonnull(j);
+	vault_errors(j, &b);
+	ck_assert_str_eq(buf_str(&b), errors_cases[_i].text);
+	buf_free(&b);
+	json_decref(j);
 }
 END_TEST
 
@@ -1613,6 +1649,8 @@ vault_suite(void)
 	tcase_add_loop_test(fail, test_refusals, 0, sizeof(refusal_cases) / sizeof(refusal_cases[0]));
 	tcase_add_loop_test(fail, test_transient_faults, 0,
 			    sizeof(fault_cases) / sizeof(fault_cases[0]));
+	tcase_add_loop_test(fail, test_errors_text, 0,
+			    sizeof(errors_cases) / sizeof(errors_cases[0]));
 
 	tcase_add_loop_test(ops, test_bare_pem, 0, 2);
 	tcase_add_test(ops, test_list);
