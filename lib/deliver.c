@@ -451,18 +451,28 @@ deliver_start(const struct deliver_env *env, const struct conf_cert *cc, X509 *c
 		d->kv_data = json_object();
 	for (i = 0; i < cc->n_kv_fields; i++) {
 		buf_reset(&b);
-		tmpl_render(cc->kv_fields[i].template.tmpl, ctx, TMPL_ESCAPE_NONE, &b);
+		if (tmpl_render(cc->kv_fields[i].template.tmpl, ctx, TMPL_ESCAPE_NONE, &b, &e) < 0) {
+			finish(d, false, "[cert.%s.kv.%s]: %s", cc->name, cc->kv_fields[i].name, e.msg);
+			goto rendered;
+		}
 		json_object_set_new(d->kv_data, cc->kv_fields[i].key, json_stringn(buf_str(&b), b.len));
 	}
 	for (i = 0; i < cc->n_reloads; i++) {
 		if (cc->reloads[i].type != CONF_RELOAD_HTTP || cc->reloads[i].body.tmpl == NULL)
 			continue;
 		buf_reset(&b);
-		tmpl_render(cc->reloads[i].body.tmpl, ctx, cc->reloads[i].body_escape, &b);
+		if (tmpl_render(cc->reloads[i].body.tmpl, ctx, cc->reloads[i].body_escape, &b, &e) < 0) {
+			finish(d, false, "[cert.%s.reload.%s] body: %s", cc->name, cc->reloads[i].name,
+			       e.msg);
+			goto rendered;
+		}
 		d->bodies[i] = xstrdup(buf_str(&b));
 	}
+rendered:
 	buf_free_secret(&b);
 	render_context_free(ctx);
+	if (d->step == ST_DONE)
+		return d;
 	d->step = ST_KV_READ;
 	/* Start from the loop, so that nothing completes inside deliver_start. */
 	d->res.ok = false;

@@ -147,7 +147,13 @@ render_outputs(const struct conf_cert *cc, X509 *cert, STACK_OF(X509) *chain, EV
 	}
 	for (i = 0; i < cc->n_outputs; i++) {
 		const struct conf_output *o = &cc->outputs[i];
-		tmpl_render(o->template.tmpl, ctx, o->escape, &tmp);
+		if (tmpl_render(o->template.tmpl, ctx, o->escape, &tmp, e) < 0) {
+			err_prefix(e, E2BIG, "[cert.%s.output.%s] %s", cc->name, o->name, o->path);
+			buf_free_secret(&tmp);
+			render_context_free(ctx);
+			render_out_free(out);
+			return -E2BIG;
+		}
 		add_file(out, o->path, &tmp, o->owner.uid, o->owner.gid, o->mode);
 	}
 	buf_append(&tmp, FIELD("key"));

@@ -31,6 +31,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -565,12 +566,21 @@ put_value(struct buf *out, const json_t *v, enum tmpl_escape esc)
 	put_escaped(out, s, n, esc);
 }
 
-static void render_nodes(const struct node *n, const struct frame *f,
-    enum tmpl_escape esc, struct buf *out);
+/* Nested sections over lists multiply (n items, k levels: n^k), so a
+ * render has a budget of node visits and output bytes; a template that
+ * exceeds it fails instead of stalling the loop or filling memory. */
+struct rstate {
+	enum tmpl_escape esc;
+	struct buf *out;
+	size_t start;       /* out->len when the render began */
+	unsigned long visits;
+	bool over;
+};
+
+static void render_nodes(const struct node *n, const struct frame *f, struct rstate *st);
 
 static void
-render_section(const struct node *n, const struct frame *f,
-    enum tmpl_escape esc, struct buf *out)
+render_section(const struct node *n, const struct frame *f, struct rstate *st)
 {
 	const json_t *v = lookup(n, f);
 	struct frame inner = {v, f};
@@ -579,20 +589,26 @@ render_section(const struct node *n, const struct frame *f,
 	if (!truthy(v))
 		return;
 	if (!json_is_array(v)) {
-		render_nodes(n->child, &inner, esc, out);
+		render_nodes(n->child, &inner, st);
 		return;
 	}
-	for (i = 0; i < json_array_size(v); i++) {
+	for (i = 0; i < json_array_size(v) && !st->over; i++) {
 		inner.v = json_array_get(v, i);
-		render_nodes(n->child, &inner, esc, out);
+		render_nodes(n->child, &inner, st);
 	}
 }
 
 static void
-render_nodes(const struct node *n, const struct frame *f, enum tmpl_escape esc,
-    struct buf *out)
+render_nodes(const struct node *n, const struct frame *f, struct rstate *st)
 {
-	for (; n != NULL; n = n->next) {
+	enum tmpl_escape esc = st->esc;
+	struct buf *out = st->out;
+
+	for (; n != NULL && !st->over; n = n->next) {
+		if (++st->visits > TMPL_MAX_VISITS || out->len - st->start > TMPL_MAX_OUTPUT) {
+			st->over = true;
+			return;
+		}
 		switch (n->type) {
 		case NODE_TEXT:
 			buf_append(out, n->text, n->len);
@@ -604,23 +620,33 @@ render_nodes(const struct node *n, const struct frame *f, enum tmpl_escape esc,
 			put_value(out, lookup(n, f), TMPL_ESCAPE_NONE);
 			break;
 		case NODE_SECTION:
-			render_section(n, f, esc, out);
+			render_section(n, f, st);
 			break;
 		case NODE_INVERTED:
 			if (!truthy(lookup(n, f)))
-				render_nodes(n->child, f, esc, out);
+				render_nodes(n->child, f, st);
 			break;
 		}
 	}
 }
 
 int
-tmpl_render(const struct tmpl *t, const json_t *ctx, enum tmpl_escape esc, struct buf *out)
+tmpl_render(const struct tmpl *t, const json_t *ctx, enum tmpl_escape esc, struct buf *out,
+	    struct err *e)
 {
 	struct frame root = {ctx, NULL};
+	struct rstate st = {esc, out, 0, 0, false};
 
 	buf_reserve(out, 0);
-	render_nodes(t->root, &root, esc, out);
+	st.start = out->len;
+	render_nodes(t->root, &root, &st);
+	if (st.over) {
+		out->len = st.start;
+		out->data[out->len] = '\0';
+		return err_set(e, E2BIG, "the template renders to more than %u KiB or %lu "
+			       "steps (sections nested over lists multiply)",
+			       (unsigned)(TMPL_MAX_OUTPUT / 1024), (unsigned long)TMPL_MAX_VISITS);
+	}
 	return 0;
 }
 

@@ -38,8 +38,13 @@ int tmpl_compile(const char *text, size_t len, struct tmpl **out, unsigned *err_
 		 struct err *e);
 
 /* Render t with ctx (any JSON value; normally an object) into out
- * (appended).  Returns 0; rendering itself cannot fail. */
-int tmpl_render(const struct tmpl *t, const json_t *ctx, enum tmpl_escape esc, struct buf *out);
+ * (appended).  Returns 0, or -E2BIG with e set and nothing appended when
+ * the render would exceed TMPL_MAX_OUTPUT bytes or TMPL_MAX_VISITS node
+ * visits (k sections nested over a list of n items render n^k times). */
+#define TMPL_MAX_OUTPUT (4u * 1024 * 1024)
+#define TMPL_MAX_VISITS 2000000ul
+int tmpl_render(const struct tmpl *t, const json_t *ctx, enum tmpl_escape esc, struct buf *out,
+		struct err *e);
 
 void tmpl_free(struct tmpl *t);
 

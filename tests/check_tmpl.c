@@ -95,7 +95,7 @@ compile_render(const char *tpl, size_t len, const json_t *data,
 	*line = 0;
 	r = tmpl_compile(tpl, len, &t, line, e);
 	if (r == 0) {
-		tmpl_render(t, data, esc, got);
+		tmpl_render(t, data, esc, got, NULL);
 		tmpl_free(t);
 	}
 	buf_str(got);
@@ -216,8 +216,8 @@ START_TEST(test_spec_case)
 		assert_msg(0, &msg);
 		return;
 	}
-	tmpl_render(t, data, TMPL_ESCAPE_HTML, &got);
-	tmpl_render(t, data, TMPL_ESCAPE_HTML, &again);
+	tmpl_render(t, data, TMPL_ESCAPE_HTML, &got, NULL);
+	tmpl_render(t, data, TMPL_ESCAPE_HTML, &again, NULL);
 	buf_str(&got);
 	buf_str(&again);
 	ok = got.len == strlen(expected) && memcmp(got.data, expected, got.len) == 0;
@@ -479,15 +479,15 @@ START_TEST(test_pem_bundle)
 	ck_assert_ptr_nonnull(other);
 	ck_assert_int_eq(tmpl_compile(tpl, strlen(tpl), &t, &line, &e), 0);
 	/* one compiled template, rendered for several certificates */
-	tmpl_render(t, data, TMPL_ESCAPE_NONE, &got);
+	tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, NULL);
 	ck_assert_uint_eq(got.len, strlen(expected));
 	ck_assert_msg(memcmp(got.data, expected, got.len) == 0,
 	    "PEM bundle differs:\n%s", got.data);
 	buf_reset(&got);
-	tmpl_render(t, other, TMPL_ESCAPE_NONE, &got);
+	tmpl_render(t, other, TMPL_ESCAPE_NONE, &got, NULL);
 	ck_assert_str_eq(buf_str(&got), "C\nK\n");
 	/* render appends to what the buffer already holds */
-	tmpl_render(t, other, TMPL_ESCAPE_NONE, &got);
+	tmpl_render(t, other, TMPL_ESCAPE_NONE, &got, NULL);
 	ck_assert_str_eq(buf_str(&got), "C\nK\nC\nK\n");
 	buf_free_secret(&got);
 	tmpl_free(t);
@@ -511,10 +511,10 @@ START_TEST(test_pem_fullchain_optional_chain)
 	unsigned line = 0;
 
 	ck_assert_int_eq(tmpl_compile(tpl, strlen(tpl), &t, &line, &e), 0);
-	tmpl_render(t, with, TMPL_ESCAPE_NONE, &got);
+	tmpl_render(t, with, TMPL_ESCAPE_NONE, &got, NULL);
 	ck_assert_str_eq(buf_str(&got), CERT "\n" CHAIN "\n");
 	buf_reset(&got);
-	tmpl_render(t, without, TMPL_ESCAPE_NONE, &got);
+	tmpl_render(t, without, TMPL_ESCAPE_NONE, &got, NULL);
 	ck_assert_str_eq(buf_str(&got), CERT "\n");
 	buf_free(&got);
 	tmpl_free(t);
@@ -615,6 +615,7 @@ tmpl_suite(void)
 	tcase_add_test(tc, test_embedded_nul);
 	tcase_add_test(tc, test_error_out_params);
 	tcase_add_test(tc, test_escape_names);
+	tcase_add_test(tc, test_render_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -641,6 +642,47 @@ print_counts(SRunner *sr)
 	}
 	free(res);
 }
+
+/* Sections nested over a list multiply: 16 levels over 3 names would be
+ * 3^16 renders (hundreds of MB, found by tests/fuzz/fuzz_tmpl).  The render
+ * stops at its budget, says so, and leaves nothing in the buffer. */
+START_TEST(test_render_budget)
+{
+	json_t *data = json_pack("{s:[s,s,s], s:s}", "alt_names", "a", "b", "c", "x", "y");
+	struct buf text = BUF_INIT, got = BUF_INIT;
+	struct tmpl *t = NULL;
+	struct err e = {{0}};
+	unsigned line = 0;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		buf_puts(&text, "{{#alt_names}}");
+	buf_puts(&text, "{{.}} and some text to make it grow\n");
+	for (i = 0; i < 16; i++)
+		buf_puts(&text, "{{/alt_names}}");
+	ck_assert_int_eq(tmpl_compile(text.data, text.len, &t, &line, &e), 0);
+	buf_puts(&got, "kept:");
+	ck_assert_int_eq(tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, &e), -E2BIG);
+	ck_assert_str_eq(buf_str(&got), "kept:");
+	ck_assert_msg(strstr(e.msg, "sections nested over lists multiply") != NULL, "%s", e.msg);
+	tmpl_free(t);
+	/* Four levels (81 lines) are fine. */
+	buf_reset(&text);
+	buf_reset(&got);
+	for (i = 0; i < 4; i++)
+		buf_puts(&text, "{{#alt_names}}");
+	buf_puts(&text, "{{.}}\n");
+	for (i = 0; i < 4; i++)
+		buf_puts(&text, "{{/alt_names}}");
+	ck_assert_int_eq(tmpl_compile(text.data, text.len, &t, &line, &e), 0);
+	ck_assert_int_eq(tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, &e), 0);
+	ck_assert_uint_eq(got.len, 81 * 2);
+	tmpl_free(t);
+	buf_free(&text);
+	buf_free(&got);
+	json_decref(data);
+}
+END_TEST
 
 int
 main(void)
