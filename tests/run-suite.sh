@@ -5,7 +5,11 @@
 #   2. builds with warnings as errors and runs `make check`
 #      (unit suites + scenario tests against the real binary);
 #   3. builds again with ASan+UBSan and runs `make check` there;
-#   4. runs `make distcheck` (tarball builds, installs, passes its tests).
+#   4. runs every libFuzzer harness for 60 s (`make fuzz`): any crash, leak
+#      or hang fails the suite;
+#   5. runs `make distcheck`: the tarball builds warning-free, installs, and
+#      passes the unit tests and two end-to-end scenarios (the whole suite
+#      already ran twice on the same sources above).
 #
 # Builds are out of tree (_build, _build-asan) so that they coexist with the
 # quick-start build.  Ends with one summary line; exits non-zero on failure.
@@ -16,7 +20,7 @@ top=$(pwd)
 
 PACKAGES="build-essential autoconf automake pkg-config openssl libssl-dev
 libcurl4-openssl-dev libjansson-dev libevent-dev libsystemd-dev check curl jq socat systemd nginx-light dbus-daemon
-faketime inotify-tools"
+faketime inotify-tools clang libclang-rt-14-dev"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	missing=
@@ -68,8 +72,15 @@ total=$(sed -n 's/^# TOTAL: *//p' "$top/_build/check.log")
 build _build-asan --enable-werror --enable-sanitizers
 total_asan=$(sed -n 's/^# TOTAL: *//p' "$top/_build-asan/check.log")
 
+echo "== _build: make fuzz (60 s per harness)"
+(cd "$top/_build" && make fuzz FUZZ_TIME=60 >fuzz.log 2>&1) ||
+	{ tail -60 "$top/_build/fuzz.log"; exit 1; }
+sed -n '/^harness /,$p' "$top/_build/fuzz.log"
+harnesses=$(grep -c ' ok$' "$top/_build/fuzz.log" || true)
+
 echo "== _build: make distcheck"
-(cd "$top/_build" && make -j"$jobs" distcheck >distcheck.log 2>&1) ||
+dist_tests="$(cd "$top/_build" && make -s print-unit-tests | tail -1) tests/once_quickstart.sh tests/vault_pki.sh"
+(cd "$top/_build" && make -j"$jobs" distcheck TESTS="$dist_tests" >distcheck.log 2>&1) ||
 	{ tail -100 "$top/_build/distcheck.log"; exit 1; }
 
-echo "certd test suite: PASS — $total tests, $total_asan tests under ASan+UBSan, distcheck OK ($(($(date +%s) - start))s)"
+echo "certd test suite: PASS — $total tests, $total_asan tests under ASan+UBSan, $harnesses fuzz harnesses x 60 s without a crash, distcheck OK ($(($(date +%s) - start))s)"
