@@ -585,6 +585,47 @@ END_TEST
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Sections nested over a list multiply: 16 levels over 3 names would be
+ * 3^16 renders (hundreds of MB, found by tests/fuzz/fuzz_tmpl).  The render
+ * stops at its budget, says so, and leaves nothing in the buffer. */
+START_TEST(test_render_budget)
+{
+	json_t *data = json_pack("{s:[s,s,s], s:s}", "alt_names", "a", "b", "c", "x", "y");
+	struct buf text = BUF_INIT, got = BUF_INIT;
+	struct tmpl *t = NULL;
+	struct err e = {{0}};
+	unsigned line = 0;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		buf_puts(&text, "{{#alt_names}}");
+	buf_puts(&text, "{{.}} and some text to make it grow\n");
+	for (i = 0; i < 16; i++)
+		buf_puts(&text, "{{/alt_names}}");
+	ck_assert_int_eq(tmpl_compile(text.data, text.len, &t, &line, &e), 0);
+	buf_puts(&got, "kept:");
+	ck_assert_int_eq(tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, &e), -E2BIG);
+	ck_assert_str_eq(buf_str(&got), "kept:");
+	ck_assert_msg(strstr(e.msg, "sections nested over lists multiply") != NULL, "%s", e.msg);
+	tmpl_free(t);
+	/* Four levels (81 lines) are fine. */
+	buf_reset(&text);
+	buf_reset(&got);
+	for (i = 0; i < 4; i++)
+		buf_puts(&text, "{{#alt_names}}");
+	buf_puts(&text, "{{.}}\n");
+	for (i = 0; i < 4; i++)
+		buf_puts(&text, "{{/alt_names}}");
+	ck_assert_int_eq(tmpl_compile(text.data, text.len, &t, &line, &e), 0);
+	ck_assert_int_eq(tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, &e), 0);
+	ck_assert_uint_eq(got.len, 81 * 2);
+	tmpl_free(t);
+	buf_free(&text);
+	buf_free(&got);
+	json_decref(data);
+}
+END_TEST
+
 static Suite *
 tmpl_suite(void)
 {
@@ -642,47 +683,6 @@ print_counts(SRunner *sr)
 	}
 	free(res);
 }
-
-/* Sections nested over a list multiply: 16 levels over 3 names would be
- * 3^16 renders (hundreds of MB, found by tests/fuzz/fuzz_tmpl).  The render
- * stops at its budget, says so, and leaves nothing in the buffer. */
-START_TEST(test_render_budget)
-{
-	json_t *data = json_pack("{s:[s,s,s], s:s}", "alt_names", "a", "b", "c", "x", "y");
-	struct buf text = BUF_INIT, got = BUF_INIT;
-	struct tmpl *t = NULL;
-	struct err e = {{0}};
-	unsigned line = 0;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		buf_puts(&text, "{{#alt_names}}");
-	buf_puts(&text, "{{.}} and some text to make it grow\n");
-	for (i = 0; i < 16; i++)
-		buf_puts(&text, "{{/alt_names}}");
-	ck_assert_int_eq(tmpl_compile(text.data, text.len, &t, &line, &e), 0);
-	buf_puts(&got, "kept:");
-	ck_assert_int_eq(tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, &e), -E2BIG);
-	ck_assert_str_eq(buf_str(&got), "kept:");
-	ck_assert_msg(strstr(e.msg, "sections nested over lists multiply") != NULL, "%s", e.msg);
-	tmpl_free(t);
-	/* Four levels (81 lines) are fine. */
-	buf_reset(&text);
-	buf_reset(&got);
-	for (i = 0; i < 4; i++)
-		buf_puts(&text, "{{#alt_names}}");
-	buf_puts(&text, "{{.}}\n");
-	for (i = 0; i < 4; i++)
-		buf_puts(&text, "{{/alt_names}}");
-	ck_assert_int_eq(tmpl_compile(text.data, text.len, &t, &line, &e), 0);
-	ck_assert_int_eq(tmpl_render(t, data, TMPL_ESCAPE_NONE, &got, &e), 0);
-	ck_assert_uint_eq(got.len, 81 * 2);
-	tmpl_free(t);
-	buf_free(&text);
-	buf_free(&got);
-	json_decref(data);
-}
-END_TEST
 
 int
 main(void)
