@@ -1,7 +1,7 @@
 #!/bin/sh
 # Local faults under the running daemon (local CA, certificates of one or
 # two minutes, so that renewals and retries happen within seconds), one
-# row each, as docs/reliability-local.md describes them:
+# row each, as docs/reliability.md ("Local faults") describes them:
 #
 #   1. the output directory is not writable (read-only bind mount, or the
 #      immutable attribute);
