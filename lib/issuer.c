@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,19 @@ op_refuse(struct issuer_op *op, const char *why)
 	if (op->deferred == NULL)
 		abort();
 	evtimer_add(op->deferred, &now);
+}
+
+struct issuer_result *
+issuer_result_errorf(enum issuer_outcome outcome, int64_t retry_after, const char *fmt, ...)
+{
+	struct issuer_result *res = issuer_result_new(outcome);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+	res->retry_after = retry_after;
+	return res;
 }
 
 struct issuer_op *

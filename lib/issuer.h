@@ -131,6 +131,9 @@ void *issuer_op_data(const struct issuer_op *op);
 void issuer_complete(struct issuer_op *op, struct issuer_result *res);
 
 struct issuer_result *issuer_result_new(enum issuer_outcome outcome);
+/* A result without a certificate: outcome, retry hint (-1: none), reason. */
+struct issuer_result *issuer_result_errorf(enum issuer_outcome outcome, int64_t retry_after,
+					   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void issuer_result_free(struct issuer_result *res);
 const char *issuer_outcome_name(enum issuer_outcome o);
 

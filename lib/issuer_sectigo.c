@@ -115,22 +115,8 @@ finish(struct sop *p, struct issuer_result *res)
 	issuer_complete(op, res);
 }
 
-static void
-finishf(struct sop *p, enum issuer_outcome outcome, int64_t retry_after, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-finishf(struct sop *p, enum issuer_outcome outcome, int64_t retry_after, const char *fmt, ...)
-{
-	struct issuer_result *res = issuer_result_new(outcome);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
-	va_end(ap);
-	res->retry_after = retry_after;
-	finish(p, res);
-}
+#define finishf(p, outcome, retry_after, ...) \
+	finish((p), issuer_result_errorf((outcome), (retry_after), __VA_ARGS__))
 
 /* Persist p's record; on failure end the op (UNAVAILABLE) and return -1. */
 static int

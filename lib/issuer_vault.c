@@ -77,22 +77,8 @@ finish(struct vop *p, struct issuer_result *res)
 	issuer_complete(op, res);
 }
 
-static void
-finish_error(struct vop *p, enum issuer_outcome outcome, long retry_after, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-finish_error(struct vop *p, enum issuer_outcome outcome, long retry_after, const char *fmt, ...)
-{
-	struct issuer_result *res = issuer_result_new(outcome);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
-	va_end(ap);
-	res->retry_after = retry_after;
-	finish(p, res);
-}
+#define finish_error(p, outcome, retry_after, ...) \
+	finish((p), issuer_result_errorf((outcome), (retry_after), __VA_ARGS__))
 
 static const char *
 json_str(const json_t *obj, const char *key)

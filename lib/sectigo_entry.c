@@ -93,9 +93,11 @@ copy_text(char *out, size_t size, const char *in)
 	out[i] = '\0';
 }
 
-/* An id-like field: a string or an integer; absent or null leaves "". */
+/* A scalar field: a string, or an integer shown as one; absent or null
+ * leaves "".  An id must be a plausible identifier (it becomes a path
+ * segment); a text is made printable. */
 static int
-get_id(const json_t *o, const char *field, char *out, size_t size, struct err *e)
+get_scalar(const json_t *o, const char *field, bool id, char *out, size_t size, struct err *e)
 {
 	const json_t *v = json_object_get(o, field);
 
@@ -107,7 +109,11 @@ get_id(const json_t *o, const char *field, char *out, size_t size, struct err *e
 		return 0;
 	}
 	if (!json_is_string(v))
-		return bad(e, field, "is neither a string nor a number");
+		return bad(e, field, id ? "is neither a string nor a number" : "is not a string");
+	if (!id) {
+		copy_text(out, size, json_string_value(v));
+		return 0;
+	}
 	if (json_string_length(v) == 0)
 		return 0;
 	if (!sectigo_id_ok(json_string_value(v)))
@@ -116,24 +122,8 @@ get_id(const json_t *o, const char *field, char *out, size_t size, struct err *e
 	return 0;
 }
 
-/* A short text field: a string (or a number, shown as one). */
-static int
-get_text(const json_t *o, const char *field, char *out, size_t size, struct err *e)
-{
-	const json_t *v = json_object_get(o, field);
-
-	out[0] = '\0';
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (json_is_integer(v)) {
-		snprintf(out, size, "%lld", (long long)json_integer_value(v));
-		return 0;
-	}
-	if (!json_is_string(v))
-		return bad(e, field, "is not a string");
-	copy_text(out, size, json_string_value(v));
-	return 0;
-}
+#define get_id(o, f, out, size, e) get_scalar(o, f, true, out, size, e)
+#define get_text(o, f, out, size, e) get_scalar(o, f, false, out, size, e)
 
 /* A PEM field: NULL when absent, null or empty. */
 static int
