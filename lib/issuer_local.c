@@ -54,6 +54,7 @@ struct local_ca {
 	int64_t ca_ttl;
 	EVP_PKEY *key;
 	X509 *cert;
+	bool created;   /* made by this process: said once, with the next issuance */
 };
 
 struct local_op {
@@ -225,8 +226,8 @@ ensure_ca(struct local_ca *ca, bool create, struct err *e)
 	}
 	if (access(crt_path, F_OK) == 0 || access(key_path, F_OK) == 0)
 		rc = load_ca(ca, key_path, crt_path, e);
-	else
-		rc = create_ca(ca, key_path, crt_path, e);
+	else if ((rc = create_ca(ca, key_path, crt_path, e)) == 0)
+		ca->created = true;
 out:
 	if (lock >= 0)
 		close(lock);
@@ -380,6 +381,15 @@ local_start(void *impl, struct issuer_op *op, const struct issuer_request *req, 
 		if (rc < 0) {
 			issuer_result_free(res);
 			return rc;
+		}
+		if (ca->created && res->warning[0] == '\0') {
+			/* On a first start, news; after a lost state dir, a new
+			 * trust anchor the clients do not have yet. */
+			snprintf(res->warning, sizeof(res->warning),
+				 "created a new local CA in %s (none was there): clients must trust "
+				 "%s/ca.crt; certificates of an earlier CA do not chain to it",
+				 ca->dir, ca->dir);
+			ca->created = false;
 		}
 	}
 	lop = xcalloc(1, sizeof(*lop));

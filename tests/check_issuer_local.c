@@ -118,7 +118,9 @@ START_TEST(test_first_use_creates_ca_and_signs)
 
 	o = run(iss, &req);
 	ck_assert_int_eq(o.res->outcome, ISSUER_ISSUED);
-	ck_assert_str_eq(o.res->warning, "");
+	/* Creating the CA is said once, with the issuance that caused it. */
+	ck_assert_msg(strstr(o.res->warning, "created a new local CA in ") != NULL &&
+		      strstr(o.res->warning, "/local-ca/ca.crt") != NULL, "%s", o.res->warning);
 	ck_assert_int_eq(stat(key_path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
 	ck_assert_int_eq(stat(ca_dir, &st), 0);
@@ -141,6 +143,11 @@ START_TEST(test_first_use_creates_ca_and_signs)
 	ck_assert_int_eq(sk_X509_num(anchors), 1);
 	ck_assert_int_eq(x509_verify_chain(o.res->cert, NULL, anchors, 0, &e), 0);
 	x509_chain_free(anchors);
+	issuer_result_free(o.res);
+	/* The next issuance by the same CA says nothing. */
+	o = run(iss, &req);
+	ck_assert_int_eq(o.res->outcome, ISSUER_ISSUED);
+	ck_assert_str_eq(o.res->warning, "");
 
 	issuer_result_free(o.res);
 	issuer_free(iss);

@@ -18,6 +18,7 @@ step "first --once issues"
 run_certd "$T/once1.log" --once -c "$conf" || fail "first --once failed: $(cat "$T/once1.log")"
 assert_contains "$T/once1.log" "[quickstart] issuing: no certificate yet"
 assert_contains "$T/once1.log" "[quickstart] issued serial"
+assert_contains "$T/once1.log" "[quickstart] created a new local CA in "
 for f in quickstart.crt quickstart.key chain.pem fullchain.pem quickstart-combined.pem; do
 	[ -s "$out/$f" ] || fail "$out/$f was not written"
 done
@@ -59,6 +60,7 @@ assert_eq "$after" "$before" "mtimes after a second --once"
 step "--force re-issues"
 run_certd "$T/once3.log" --once --force -c "$conf" || fail "--force failed: $(cat "$T/once3.log")"
 assert_contains "$T/once3.log" "re-issuing: forced"
+assert_not_contains "$T/once3.log" "created a new local CA"
 serial2=$(serial_of "$out/quickstart.crt")
 assert_ne "$serial2" "$serial1" "serial after --force"
 "$OPENSSL" verify -CAfile "$ca" "$out/fullchain.pem" >/dev/null 2>&1 || fail "verify after --force"
