@@ -109,6 +109,9 @@ wait_revoked(const char *socket_path, const char *name)
 			fprintf(stderr, "certd: %s: %s\n", socket_path, e.msg);
 			goto out;
 		}
+		/* No record of it any more (a reload replaced the daemon's
+		 * view of the certificate): the outcome is only in the log. */
+		st = "not known: see the daemon's log";
 		json_array_foreach(json_object_get(reply, "certs"), k, c)
 			if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0 &&
 			    json_is_string(json_object_get(c, "revoke")))

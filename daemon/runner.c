@@ -268,6 +268,8 @@ update_state(struct slot *s, const struct job_report *rep)
 
 /* ------------------------------------------------------------ passes */
 
+static void start_revoke(struct slot *s);
+
 static void
 on_report(struct job *j, const struct job_report *rep, void *arg)
 {
@@ -326,6 +328,8 @@ on_report(struct job *j, const struct job_report *rep, void *arg)
 		return;
 	}
 	schedule(s, delay);
+	if (s->revoke_wait)
+		start_revoke(s);
 	/* The summary walks every slot: not once per certificate of the first
 	 * pass (quadratic with 10,000 of them), only when it is complete. */
 	if (r->first_pass_left == 0)
@@ -518,19 +522,32 @@ on_revoked(struct issuer_result *res, void *arg)
 	runner_notify_status(s->r, false);
 }
 
+static void
+start_revoke(struct slot *s)
+{
+	s->revoke_wait = false;
+	s->revoke_op = issuer_revoke(runner_issuer_for(s->r, s->cc), s->cc,
+				     s->revoke_reason[0] ? s->revoke_reason : NULL, on_revoked, s);
+}
+
 int
 runner_revoke(struct slot *s, const char *reason, bool reissue, char *why, size_t whylen)
 {
-	if (s->revoke_op != NULL || s->busy || s->queued) {
-		snprintf(why, whylen, "%s is busy (%s); try again when it is idle", s->cc->name,
-			 s->revoke_op != NULL ? "revoking" : "renewing");
+	if (s->revoke_op != NULL || s->revoke_wait) {
+		snprintf(why, whylen, "%s is being revoked already", s->cc->name);
 		return -1;
 	}
-	log_warning(s->cc->name, "revocation requested over the control socket%s%s%s",
-		    reason ? " (reason: " : "", reason ? reason : "", reason ? ")" : "");
+	log_warning(s->cc->name, "revocation requested over the control socket%s%s%s%s",
+		    reason ? " (reason: " : "", reason ? reason : "", reason ? ")" : "",
+		    s->busy || s->queued ? "; it starts when the pass in progress ends" : "");
 	snprintf(s->revoke, sizeof(s->revoke), "revoking");
+	snprintf(s->revoke_reason, sizeof(s->revoke_reason), "%s", reason ? reason : "");
 	s->revoke_reissue = reissue;
-	s->revoke_op = issuer_revoke(runner_issuer_for(s->r, s->cc), s->cc, reason, on_revoked, s);
+	/* One call to the CA per certificate at a time: after the pass. */
+	if (s->busy || s->queued)
+		s->revoke_wait = true;
+	else
+		start_revoke(s);
 	return 0;
 }
 

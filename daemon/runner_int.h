@@ -38,6 +38,8 @@ struct slot {
 	char why[128];
 	struct issuer_op *revoke_op;   /* certd revoke in progress */
 	bool revoke_reissue;
+	bool revoke_wait;         /* requested during a pass: starts when it ends */
+	char revoke_reason[256];
 	char revoke[300];         /* "": none; "revoking", "revoked", "failed: why" */
 	struct timespec pass_started;
 	struct slot *next_queued;
