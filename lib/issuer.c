@@ -228,7 +228,6 @@ issuer_result_free(struct issuer_result *res)
 	x509_chain_free(res->chain);
 	x509_chain_free(res->anchors);
 	EVP_PKEY_free(res->key);
-	json_decref(res->resume);
 	free(res);
 }
 

@@ -9,8 +9,9 @@
  * issuer_cancel() the callback never fires.
  *
  * The outcome is a value, not a return code: ISSUED (cert and chain, and
- * the key when the CA generated it), PENDING (come back later with the
- * `resume` object — Sectigo's enroll-then-collect), REJECTED (permanent:
+ * the key when the CA generated it), PENDING (ask again after retry_after:
+ * the back-end keeps its own progress — Sectigo's enroll-then-collect),
+ * REJECTED (permanent:
  * role refusal, name not allowed; reason is the CA's text) or UNAVAILABLE
  * (transient: connection, timeout, sealed; retry with backoff).
  */
@@ -48,7 +49,6 @@ struct issuer_request {
 	bool renewal;                   /* a valid certificate of this very request is in
 					 * place (due, or a forced renewal) */
 	bool forced;                    /* the operator asked (renew --force) */
-	json_t *resume;                 /* from an earlier PENDING result, or NULL */
 };
 
 struct issuer_result {
@@ -59,7 +59,6 @@ struct issuer_result {
 	EVP_PKEY *key;                  /* ISSUED, when the CA generated the key, or when the
 					 * request was made with a key kept from earlier */
 	int64_t retry_after;            /* PENDING/UNAVAILABLE: seconds, -1 when unknown */
-	json_t *resume;                 /* PENDING: pass back in the next request */
 	char reason[512];               /* REJECTED/UNAVAILABLE; untrusted: escape before logging */
 	char warning[512];              /* ISSUED: e.g. lifetime shortened by the CA */
 };
